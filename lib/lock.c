@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The segment lock: a 32-bit word in the header (offset 128), Drepper's
+ * three-state futex mutex ("Futexes Are Tricky", mutex 2) made robust by
+ * naming the holder's attacher slot in the word itself.
+ *
+ *   word                         meaning
+ *   ---------------------------  -------------------------------------------
+ *   0                            free
+ *   (slot+1) << 2 | 1            held by an attachment in slot, no sleeper
+ *   (slot+1) << 2 | 2            held, and someone may sleep on the futex
+ *   anything else                garbage: treated as held by a dead owner
+ *
+ * lock:    CAS 0 -> mine|1 (acquire).  One atomic, no system call.
+ * unlock:  CAS mine|1 -> 0 (release).  One atomic, no system call; if the
+ *          word says sleepers, store 0 (release) and wake one.
+ * contended: spin a bounded number of times, then set state 2 and sleep on
+ *          the futex in slices of MFS_PROBE_MS.  Before sleeping and after
+ *          each slice the sleeper probes the holder's token (its slot's OFD
+ *          lock, dropped by the kernel when the holder's process dies).  A
+ *          dead holder's word is replaced by CAS with mine|2: exactly one
+ *          prober wins and gets MFS_E_OWNER_DEAD.
+ *
+ * Because the holder's slot is in the word, a holder that dies between the
+ * CAS and its owner record is still identified.  A slot named by the word
+ * is never handed to a new attacher (segment.c, claim_slot), so a dead
+ * holder's slot cannot come back to life before the takeover.
+ *
+ * Beside the word, owner_pid/owner_tid (plain stores by the holder after
+ * acquiring, cleared before releasing) tell which thread holds it: they
+ * make relock and unlock by a non-holder answer MFS_E_LOCK, and feed stat.
+ */
+#include "internal.h"
+
+#include <atomic_ops.h>
+
+#define SPINS 100
+
+static int is_holder(const struct mfs_header *h, const struct mfs__self *me)
+{
+	return AO_int_load(AOI(&h->owner_tid)) == me->tid &&
+	       AO_int_load(AOI(&h->owner_pid)) == me->pid;
+}
+
+static void set_owner(struct mfs_header *h, const struct mfs__self *me)
+{
+	AO_int_store(AOI(&h->owner_pid), me->pid);
+	AO_int_store(AOI(&h->owner_tid), me->tid);
+}
+
+static int holder_dead(const mfs_segment *seg, unsigned w)
+{
+	if (MFS_LOCK_STATE(w) == 0 || MFS_LOCK_STATE(w) == 3)
+		return 1;
+	return !mfs__slot_alive(seg, MFS_LOCK_SLOT(w));
+}
+
+/* Try to take @w over from its dead holder. */
+static int takeover(mfs_segment *seg, unsigned w, const struct mfs__self *me)
+{
+	struct mfs_header *h = seg->hdr;
+
+	if (AO_int_fetch_compare_and_swap_acquire(AOI(&h->lock), w,
+	                                          seg->lockval | MFS_LOCK_WAITERS) != w)
+		return 0;
+	set_owner(h, me);
+	return 1;
+}
+
+/*
+ * The slow path.  @timeout_ms < 0: no limit; @try: never sleep.
+ */
+static int lock_slow(mfs_segment *seg, int timeout_ms, int try)
+{
+	struct mfs_header *h = seg->hdr;
+	const struct mfs__self *me = mfs__self();
+	uint64_t end = 0;
+	unsigned w, want = seg->lockval | MFS_LOCK_HELD;
+	int spins = SPINS, probe = 1, slice;
+
+	w = AO_int_load_acquire(AOI(&h->lock));
+	if (w != 0 && is_holder(h, me))
+		return mfs__fail(MFS_E_LOCK, "lock: this thread already holds the lock "
+		                 "of %s", seg->native ? seg->native : "the segment");
+	if (timeout_ms >= 0)
+		end = mfs__now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		w = AO_int_load_acquire(AOI(&h->lock));
+		if (w == 0) {
+			if (AO_int_fetch_compare_and_swap_acquire(AOI(&h->lock), 0, want) == 0) {
+				set_owner(h, me);
+				return 0;
+			}
+			continue;
+		}
+		if (probe || try || spins <= 0) {
+			probe = 0;
+			if (holder_dead(seg, w)) {
+				if (takeover(seg, w, me))
+					return mfs__fail(MFS_E_OWNER_DEAD, "lock of %s taken over "
+					                 "from a dead holder (word 0x%x)",
+					                 seg->native ? seg->native : "the segment", w);
+				continue;
+			}
+		}
+		if (try)
+			return timeout_ms == 0
+			       ? mfs__fail(MFS_E_TIMEOUT, "timedlock(0): the lock is held")
+			       : mfs__fail(MFS_E_BUSY, "trylock: the lock is held");
+		if (spins > 0) {
+			spins--;
+			AO_nop_full(); /* a pause between loads */
+			continue;
+		}
+		/* Announce a sleeper, then sleep while the word stays put. */
+		if (MFS_LOCK_STATE(w) == MFS_LOCK_HELD) {
+			unsigned w2 = (w & ~3u) | MFS_LOCK_WAITERS;
+			if (AO_int_fetch_compare_and_swap_full(AOI(&h->lock), w, w2) != w)
+				continue;
+			w = w2;
+		}
+		/* From now on take it in state 2: others may still sleep. */
+		want = seg->lockval | MFS_LOCK_WAITERS;
+		slice = MFS_PROBE_MS;
+		if (timeout_ms >= 0) {
+			uint64_t now = mfs__now_ms();
+			if (now >= end)
+				return mfs__fail(MFS_E_TIMEOUT, "timedlock: %d ms ran out", timeout_ms);
+			if (end - now < (uint64_t)slice)
+				slice = (int)(end - now);
+		}
+		AO_int_fetch_and_add1_full(AOI(&h->lock_waiters));
+		if (mfs__wait_on(&h->lock, w, slice) == MFS_E_TIMEOUT)
+			probe = 1; /* a slice passed: is the holder still alive? */
+		AO_int_fetch_and_sub1_full(AOI(&h->lock_waiters));
+	}
+}
+
+static int usable(const mfs_segment *seg, const char *op)
+{
+	if (!seg)
+		return mfs__fail(MFS_E_INVALID, "%s: NULL handle", op);
+	if (seg->copied)
+		return mfs__fail(MFS_E_INVALID, "%s: this handle was copied by fork(); "
+		                 "attach anew in the child", op);
+	return 0;
+}
+
+MFS_EXTERN int mfs_lock(mfs_segment *seg)
+{
+	int r;
+
+	if ((r = usable(seg, "mfs_lock")) != 0)
+		return r;
+	if (AO_int_fetch_compare_and_swap_acquire(AOI(&seg->hdr->lock), 0,
+	                                          seg->lockval | MFS_LOCK_HELD) == 0) {
+		set_owner(seg->hdr, mfs__self());
+		return 0;
+	}
+	return lock_slow(seg, -1, 0);
+}
+
+MFS_EXTERN int mfs_trylock(mfs_segment *seg)
+{
+	int r;
+
+	if ((r = usable(seg, "mfs_trylock")) != 0)
+		return r;
+	if (AO_int_fetch_compare_and_swap_acquire(AOI(&seg->hdr->lock), 0,
+	                                          seg->lockval | MFS_LOCK_HELD) == 0) {
+		set_owner(seg->hdr, mfs__self());
+		return 0;
+	}
+	return lock_slow(seg, -1, 1);
+}
+
+MFS_EXTERN int mfs_timedlock(mfs_segment *seg, int timeout_ms)
+{
+	int r;
+
+	if ((r = usable(seg, "mfs_timedlock")) != 0)
+		return r;
+	if (AO_int_fetch_compare_and_swap_acquire(AOI(&seg->hdr->lock), 0,
+	                                          seg->lockval | MFS_LOCK_HELD) == 0) {
+		set_owner(seg->hdr, mfs__self());
+		return 0;
+	}
+	if (timeout_ms == 0)
+		return lock_slow(seg, 0, 1);
+	return lock_slow(seg, timeout_ms < 0 ? -1 : timeout_ms, 0);
+}
+
+MFS_EXTERN int mfs_unlock(mfs_segment *seg)
+{
+	struct mfs_header *h;
+	const struct mfs__self *me;
+	unsigned w;
+	int r;
+
+	if ((r = usable(seg, "mfs_unlock")) != 0)
+		return r;
+	h = seg->hdr;
+	me = mfs__self();
+	w = AO_int_load(AOI(&h->lock));
+	if (w == 0 || !is_holder(h, me))
+		return mfs__fail(MFS_E_LOCK, "unlock: this thread does not hold the lock "
+		                 "of %s", seg->native ? seg->native : "the segment");
+	AO_int_store(AOI(&h->owner_tid), 0);
+	AO_int_store(AOI(&h->owner_pid), 0);
+	if (MFS_LOCK_STATE(w) == MFS_LOCK_HELD &&
+	    AO_int_fetch_compare_and_swap_release(AOI(&h->lock), w, 0) == w)
+		return 0;
+	/* Sleepers announced themselves (the word is now w|2 and only we may
+	 * change it): release, then wake one. */
+	AO_int_store_release(AOI(&h->lock), 0);
+	mfs__wake(&h->lock, 1);
+	return 0;
+}
+
+void mfs__unlock_if_mine(mfs_segment *seg)
+{
+	unsigned w = AO_int_load(AOI(&seg->hdr->lock));
+
+	if (w != 0 && is_holder(seg->hdr, mfs__self()))
+		mfs_unlock(seg);
+}
