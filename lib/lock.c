@@ -76,7 +76,7 @@ static int lock_slow(mfs_segment *seg, int timeout_ms, int try)
 	const struct mfs__self *me = mfs__self();
 	uint64_t end = 0;
 	unsigned w, want = seg->lockval | MFS_LOCK_HELD;
-	int spins = SPINS, probe = 1, slice;
+	int spins = SPINS, probe = try, slice;
 
 	w = AO_int_load_acquire(AOI(&h->lock));
 	if (w != 0 && is_holder(h, me))
@@ -93,7 +93,7 @@ static int lock_slow(mfs_segment *seg, int timeout_ms, int try)
 			}
 			continue;
 		}
-		if (probe || try || spins <= 0) {
+		if (probe) {
 			probe = 0;
 			if (holder_dead(seg, w)) {
 				if (takeover(seg, w, me))
@@ -108,7 +108,8 @@ static int lock_slow(mfs_segment *seg, int timeout_ms, int try)
 			       ? mfs__fail(MFS_E_TIMEOUT, "timedlock(0): the lock is held")
 			       : mfs__fail(MFS_E_BUSY, "trylock: the lock is held");
 		if (spins > 0) {
-			spins--;
+			if (--spins == 0)
+				probe = 1; /* done spinning: is the holder alive? */
 			AO_nop_full(); /* a pause between loads */
 			continue;
 		}
