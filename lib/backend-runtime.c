@@ -27,8 +27,12 @@ static int runtime_locate(const char *key, const mfs_options *o, int create,
 		                 "opts.dir nor $XDG_RUNTIME_DIR is set");
 	if (snprintf(dir, sizeof dir, "%s/mfshare", base) >= (int)sizeof dir)
 		return mfs__fail(MFS_E_INVALID, "runtime directory path too long");
-	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return mfs__fail_errno(errno, "mkdir %s", dir);
+	if (create) {
+		if (mkdir(dir, 0700) == 0)
+			chmod(dir, 0700); /* exactly 0700: the umask must not narrow it */
+		else if (errno != EEXIST)
+			return mfs__fail_errno(errno, "mkdir %s", dir);
+	}
 	if (lstat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
 		return mfs__fail(MFS_E_INVALID, "%s is not a directory", dir);
 	return mfs__loc_set(loc, dir, key);

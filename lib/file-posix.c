@@ -196,6 +196,20 @@ int mfs__map(int fd, uint64_t size, int ro_from, void **addr)
 	return 0;
 }
 
+int mfs__remap(int fd, void *addr, uint64_t size, int ro_from)
+{
+	void *p = mmap(addr, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+	               fd, 0);
+
+	if (p == MAP_FAILED)
+		return mfs__fail_errno(errno, "mmap (in place) of %llu bytes",
+		                       (unsigned long long)size);
+	if (ro_from > 0 && mprotect((char *)p + ro_from, (size_t)size - (size_t)ro_from,
+	                            PROT_READ) < 0)
+		return mfs__fail_errno(errno, "mprotect (read-only data)");
+	return 0;
+}
+
 void mfs__unmap(void *addr, uint64_t size)
 {
 	if (addr)

@@ -22,6 +22,11 @@ void mfs__fill_stat(mfs_stat *st, const struct mfs_header *h, int fd, int own_sl
 	st->version = h->version;
 	st->size = h->data_size;
 	st->refcount = mfs__count_live(fd, h, h->slot_high, &dead) + (own_slot >= 0);
+	/* Our own token is invisible through our own description: our slot
+	 * was counted dead above, not live. */
+	if (own_slot >= 0 && (unsigned)own_slot < h->slot_high &&
+	    (unsigned)own_slot < MFS_SLOTS && h->slots[own_slot].pid != 0 && dead > 0)
+		dead--;
 	st->locked = w != 0;
 	os = MFS_LOCK_SLOT(w);
 	st->lock_owner = (long)h->owner_pid;

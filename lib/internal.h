@@ -135,6 +135,8 @@ int mfs__read_header(int fd, struct mfs_header *h, const char *what);
 /* A new description of the object behind @fd (O_RDWR or O_RDONLY). */
 int mfs__reopen(int fd, int rw, int *out);
 int mfs__map(int fd, uint64_t size, int ro_from, void **addr);
+/* Map @fd again over the mapping at @addr (same size and protections). */
+int mfs__remap(int fd, void *addr, uint64_t size, int ro_from);
 void mfs__unmap(void *addr, uint64_t size);
 int mfs__reserve(int fd, uint64_t size);
 void mfs__close(int fd);

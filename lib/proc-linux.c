@@ -37,8 +37,8 @@ static int read_stat(long pid, char *buf, size_t len)
 	return 0;
 }
 
-/* After the last ')' (the command name may hold anything): state is the
- * first field, start time the twentieth. */
+/* After the last ')' (the command name may hold anything) come field 3
+ * (state), 4, ...: skip fields 3-21, then read field 22 (start time). */
 static int parse_stat(const char *buf, char *state, uint64_t *start)
 {
 	const char *p = strrchr(buf, ')');
@@ -47,10 +47,10 @@ static int parse_stat(const char *buf, char *state, uint64_t *start)
 	if (!p)
 		return -1;
 	p++;
-	for (field = 2; field < 22 && *p; field++) {
+	for (field = 3; field < 22 && *p; field++) {
 		while (*p == ' ')
 			p++;
-		if (field == 2)
+		if (field == 3)
 			*state = *p;
 		while (*p && *p != ' ')
 			p++;

@@ -60,6 +60,13 @@ static void fork_child(void)
 			close(s->fd);
 			s->fd = -1;
 		}
+		/* The inherited mapping holds a reference to the parent's
+		 * description too, and so its tokens: map the same pages
+		 * through ours, in place. */
+		if (s->fd >= 0)
+			mfs__remap(s->fd, s->hdr, s->map_size,
+			           (s->flags & MFS_READ_ONLY)
+			           ? (int)(s->data - (unsigned char *)s->hdr) : 0);
 	}
 	pthread_mutex_unlock(&reg_mu);
 }
@@ -449,7 +456,9 @@ MFS_EXTERN int mfs_create(const char *key, size_t size, const mfs_options *opts,
 	data_off = page > MFS_HEADER_SIZE ? page : MFS_HEADER_SIZE;
 	if (size == 0)
 		return mfs__fail(MFS_E_INVALID_SIZE, "mfs_create %s: size 0", key);
-	if ((uint64_t)size > (uint64_t)INT64_MAX - data_off - page)
+	/* The data is rounded to data_off's granule (a page, at least 4096
+	 * bytes): refuse exactly the sizes whose rounded total passes INT64_MAX. */
+	if ((uint64_t)size > ((uint64_t)INT64_MAX - data_off) / data_off * data_off)
 		return mfs__fail(MFS_E_INVALID_SIZE, "mfs_create %s: size %zu with the "
 		                 "header exceeds INT64_MAX", key, size);
 	data_size = ((uint64_t)size + page - 1) / page * page;
