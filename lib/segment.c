@@ -730,6 +730,8 @@ MFS_EXTERN int mfs_remove(const char *key, const mfs_options *opts)
 		r = mfs__fail(MFS_E_CORRUPT, "%s: not a regular file", loc.path);
 		goto out;
 	}
+	if ((r = mfs__may_access(&fi, 1, loc.path)) != 0)
+		goto out; /* the same policy as attach: the creator's mode decides */
 	if ((r = mfs__read_header(fd, &h, loc.path)) != 0)
 		goto out;
 	if (mfs__hdr_validate(&h, fi.size, why, sizeof why) != 0) {
