@@ -98,8 +98,12 @@ enum mfs_backend {
 };
 
 enum mfs_flags {
-	MFS_READ_ONLY = 1u << 0  /* map the data read-only (QSharedMemory::ReadOnly) */
-	/* bits 1-15 are the library's to assign; bits 16-31 are never assigned */
+	MFS_READ_ONLY = 1u << 0, /* map the data read-only (QSharedMemory::ReadOnly) */
+	/* mfs_attach_fd and friends: refuse (MFS_E_PERMISSION) a segment whose
+	 * size is not sealed (F_SEAL_SHRINK|F_SEAL_GROW), i.e. one a peer could
+	 * truncate under us.  Only MEMFD segments are sealed. */
+	MFS_REQUIRE_SEALED = 1u << 1
+	/* bits 2-15 are the library's to assign; bits 16-31 are never assigned */
 };
 
 typedef struct mfs_options {
@@ -128,6 +132,11 @@ typedef struct mfs_options {
  * linked into place).  Its memory is reserved now, so a size the system
  * cannot hold fails here, never later with SIGBUS.  A stale segment (all
  * attachers dead) under the name is replaced.
+ * MFS_BACKEND_MEMFD: an anonymous memfd_create(2) file described as
+ * "mfshare:KEY" (or "mfshare"), sealed against shrinking and growing once
+ * built, so no peer can truncate it; share it with mfs_spawn, mfs_send,
+ * mfs_export_fd or mfs_locator.  It is freed when its last descriptor and
+ * mapping go.
  * Errors: MFS_E_INVALID (NULL @out, bad options), MFS_E_KEY,
  * MFS_E_INVALID_SIZE (0 or too large to represent), MFS_E_EXISTS (the name
  * is taken by a live segment or anything else; nothing is touched),
@@ -301,6 +310,7 @@ typedef struct mfs_stat {
 	uint32_t seq_waiters;    /* mfs_wait sleepers counted (advisory) */
 	uint32_t uid;            /* owner of the file */
 	uint32_t mode;           /* permission bits of the file */
+	int      sealed;         /* 1: size sealed against shrinking and growing (memfd) */
 } mfs_stat;
 
 /* One row of the attacher table, from mfs_inspect_path(). */
@@ -344,6 +354,95 @@ MFS_EXTERN int mfs_inspect_path(const char *path, int stale_ok, mfs_stat *st,
  */
 MFS_EXTERN int mfs_native_path(const char *key, const mfs_options *opts,
                                char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Handing a segment to another process (beyond QSharedMemory)         */
+
+/* The environment variable mfs_spawn sets and mfs_attach_inherited reads:
+ * the number of the inherited descriptor. */
+#define MFS_FD_ENV   "MFSHARE_FD"
+/* The descriptor number mfs_spawn gives the child by default. */
+#define MFS_CHILD_FD 3
+
+/*
+ * mfs_export_fd - a new descriptor of @seg's object, for another process:
+ * its own open file description (so it carries none of this attachment's
+ * crash tokens), close-on-exec unless @inheritable.  The caller owns it.
+ * Hand-written fork+exec needs two lines in the parent before exec:
+ *     mfs_export_fd(seg, 1, &fd);
+ *     snprintf(buf, sizeof buf, "%d", fd); setenv(MFS_FD_ENV, buf, 1);
+ * and the exec'd program calls mfs_attach_inherited().
+ * Errors: MFS_E_INVALID (NULL, a handle copied by fork), MFS_E_NO_RESOURCES.
+ */
+MFS_EXTERN int mfs_export_fd(const mfs_segment *seg, int inheritable, int *fd);
+
+/*
+ * mfs_spawn - start a program (posix_spawnp: @file is searched in $PATH
+ * unless it contains '/') with @argv and @envp (NULL: this environment),
+ * inheriting a new descriptor of @seg as number @child_fd (< 0:
+ * MFS_CHILD_FD) and MFS_FD_ENV=<child_fd> added to its environment.  The
+ * child attaches with mfs_attach_inherited() (or mfs_attach_fd).  Nothing
+ * of this process's other handles is inherited.
+ * @pid: if not NULL, receives the child's process id.
+ * Errors: MFS_E_INVALID (NULL argument, bad handle), MFS_E_NOT_FOUND (no
+ * such program), MFS_E_PERMISSION, MFS_E_NO_RESOURCES, MFS_E_UNKNOWN.
+ */
+MFS_EXTERN int mfs_spawn(const mfs_segment *seg, const char *file, char *const argv[],
+                         char *const envp[], int child_fd, long *pid);
+
+/*
+ * mfs_attach_inherited - attach through the descriptor named by the
+ * environment variable MFS_FD_ENV (as set by mfs_spawn or by hand).  The
+ * inherited descriptor stays open (close it once attached if you wish).
+ * Errors: MFS_E_NOT_FOUND (the variable is not set), MFS_E_INVALID (not a
+ * descriptor number, or not open), and those of mfs_attach_fd.
+ */
+MFS_EXTERN int mfs_attach_inherited(const mfs_options *opts, mfs_segment **out);
+
+/*
+ * mfs_send - send @seg over the connected Unix-domain socket @sock
+ * (SCM_RIGHTS): a new descriptor of its object (see mfs_export_fd) with a
+ * small libmfshare message.  The receiver validates it before attaching.
+ * Errors: MFS_E_INVALID (NULL, bad socket), MFS_E_NOT_FOUND (the peer has
+ * closed: EPIPE, no SIGPIPE raised), MFS_E_NO_RESOURCES, MFS_E_UNKNOWN.
+ */
+MFS_EXTERN int mfs_send(int sock, const mfs_segment *seg);
+
+/*
+ * mfs_recv - receive one segment sent by mfs_send on @sock (blocking, or
+ * MFS_E_TIMEOUT after @timeout_ms; < 0 waits forever) and attach to it
+ * with mfs_attach_fd and @opts (MFS_REQUIRE_SEALED is honoured).  No
+ * descriptor is ever leaked: the received one is closed in every case.
+ * Errors: MFS_E_NOT_FOUND (the peer closed the socket), MFS_E_CORRUPT (a
+ * message that is not libmfshare's, without a descriptor or with several,
+ * or a descriptor that is not a valid segment), MFS_E_TIMEOUT,
+ * MFS_E_INVALID, and those of mfs_attach_fd.
+ */
+MFS_EXTERN int mfs_recv(int sock, const mfs_options *opts, int timeout_ms,
+                        mfs_segment **out);
+
+/*
+ * mfs_locator - a printable name for @seg that mfs_attach_locator accepts,
+ * e.g. for a child's command line:
+ *     shm:KEY          an MFS_BACKEND_SHM segment
+ *     file:PATH        a RUNTIME_DIR or FILE segment (absolute path)
+ *     memfd:PID/FD     descriptor FD of process PID (/proc/PID/fd/FD): a
+ *                      memfd, usable by processes of the same user while
+ *                      PID lives and holds it
+ * (mfs_native_key keeps its own meaning: the path or description.)
+ * Errors: MFS_E_INVALID (NULL, @len too small).
+ */
+MFS_EXTERN int mfs_locator(const mfs_segment *seg, char *buf, size_t len);
+
+/*
+ * mfs_attach_locator - attach to the segment a locator names: the forms
+ * of mfs_locator, plus "fd:N" (descriptor N of this process, e.g.
+ * inherited).  opts->flags apply; opts->backend and opts->dir are ignored.
+ * Errors: MFS_E_INVALID (NULL, unknown form, bad number), MFS_E_KEY, and
+ * those of mfs_attach / mfs_attach_fd.
+ */
+MFS_EXTERN int mfs_attach_locator(const char *locator, const mfs_options *opts,
+                                  mfs_segment **out);
 
 #ifdef __cplusplus
 }

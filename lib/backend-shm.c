@@ -26,6 +26,10 @@ static int shm_locate(const char *key, const mfs_options *o, int create,
 }
 
 const struct mfs__backend mfs__backend_shm = {
-	"shm", shm_locate, mfs__dir_make, mfs__dir_publish, mfs__dir_open,
-	mfs__dir_unlink_same
+	.name = "shm",
+	.locate = shm_locate,
+	.make = mfs__dir_make,
+	.publish = mfs__dir_publish,
+	.open = mfs__dir_open,
+	.unlink_same = mfs__dir_unlink_same,
 };

@@ -237,6 +237,14 @@ int mfs__reserve(int fd, uint64_t size)
 	return 0;
 }
 
+int mfs__sealed(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	return seals >= 0 && (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) ==
+	       (F_SEAL_SHRINK | F_SEAL_GROW);
+}
+
 void mfs__close(int fd)
 {
 	if (fd >= 0)

@@ -60,6 +60,7 @@ void mfs__fill_stat(mfs_stat *st, const struct mfs_header *h, int fd, int own_sl
 	st->seq_waiters = h->seq_waiters;
 	st->uid = fi ? fi->uid : h->creator_uid;
 	st->mode = fi ? fi->mode : 0;
+	st->sealed = fd >= 0 && mfs__sealed(fd);
 }
 
 MFS_EXTERN int mfs_stat_segment(const mfs_segment *seg, mfs_stat *st)

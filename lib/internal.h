@@ -18,7 +18,7 @@
 #define MFS_ATTACH_WAIT_MS   10000 /* attach waits this long for a creator */
 #define MFS_GATE_WAIT_MS     1000  /* lifecycle calls wait this long for the gate */
 #define MFS_PROBE_MS         50    /* lock sleepers probe the holder this often */
-#define MFS_KNOWN_FLAGS      (MFS_READ_ONLY)
+#define MFS_KNOWN_FLAGS      (MFS_READ_ONLY | MFS_REQUIRE_SEALED)
 
 /* Where a named segment lives. */
 struct mfs__loc {
@@ -50,6 +50,9 @@ struct mfs__backend {
 	/* Unlink the name if it still names the file behind @fd; 0 when done
 	 * or when the name is gone or names another file. */
 	int (*unlink_same)(const struct mfs__loc *loc, int fd);
+	/* Anonymous backends: no publish/open/unlink_same (NULL); seal, if
+	 * not NULL, is applied once the header is ready. */
+	int (*seal)(int fd);
 };
 
 /* loc->path = dir/name, checking lengths. */
@@ -58,6 +61,7 @@ int mfs__loc_set(struct mfs__loc *loc, const char *dir, const char *name);
 extern const struct mfs__backend mfs__backend_shm;
 extern const struct mfs__backend mfs__backend_runtime;
 extern const struct mfs__backend mfs__backend_file;
+extern const struct mfs__backend mfs__backend_memfd;
 
 struct mfs_segment {
 	struct mfs_header *hdr;     /* the whole mapping starts here */
@@ -141,6 +145,8 @@ void mfs__unmap(void *addr, uint64_t size);
 int mfs__reserve(int fd, uint64_t size);
 void mfs__close(int fd);
 uint64_t mfs__page_size(void);
+/* 1 if the file's size is sealed (F_SEAL_SHRINK and F_SEAL_GROW), else 0. */
+int mfs__sealed(int fd);
 
 /* ------------------------------------------------------------ wait */
 #include "wait.h"

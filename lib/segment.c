@@ -144,7 +144,8 @@ const struct mfs__backend *mfs__backend_of(int id)
 	case MFS_BACKEND_SHM: return &mfs__backend_shm;
 	case MFS_BACKEND_RUNTIME_DIR: return &mfs__backend_runtime;
 	case MFS_BACKEND_FILE: return &mfs__backend_file;
-	default: return NULL; /* MEMFD, TEMPFILE: not in this build yet */
+	case MFS_BACKEND_MEMFD: return &mfs__backend_memfd;
+	default: return NULL; /* TEMPFILE: Windows only */
 	}
 }
 
@@ -302,6 +303,9 @@ static int attach_desc(mfs_segment *seg, int fd, const char *what, int by_name,
 		return mfs__fail(MFS_E_CORRUPT, "%s: %s", what, why);
 	if (by_name && fi.nlink == 0)
 		return mfs__fail(MFS_E_NOT_FOUND, "%s: removed", what);
+	if ((flags & MFS_REQUIRE_SEALED) && !mfs__sealed(fd))
+		return mfs__fail(MFS_E_PERMISSION, "%s: not sealed against resizing "
+		                 "(refused: MFS_REQUIRE_SEALED)", what);
 	if (copy.state == MFS_STATE_INIT)
 		return mfs__fail(MFS_E_NOT_FOUND, "%s: stale: its creator (pid %u) died "
 		                 "before finishing it", what, copy.creator_pid);
@@ -409,9 +413,11 @@ static int create_once(mfs_segment *seg, const struct mfs__backend *be,
 	}
 	fill_slot(h, 0);
 	AO_int_store_release(AOI(&h->state), MFS_STATE_READY);
+	if (be->seal && (r = be->seal(fd)) != 0)
+		goto fail;
 	if (named) {
 		mfs__tok_release(fd, MFS_GATE_BYTE);
-	} else if ((r = be->publish(loc, fd)) != 0) {
+	} else if (be->publish && (r = be->publish(loc, fd)) != 0) {
 		if (r == MFS_E_EXISTS)
 			r = reap_if_stale(be, loc);
 		goto fail;
@@ -425,7 +431,7 @@ static int create_once(mfs_segment *seg, const struct mfs__backend *be,
 	seg->lockval = MFS_LOCK_MINE(0);
 	seg->flags = flags;
 	seg->pid = (long)getpid();
-	seg->named = 1;
+	seg->named = be->publish != NULL;
 	return 0;
 fail:
 	if (named)
@@ -450,17 +456,17 @@ MFS_EXTERN int mfs_create(const char *key, size_t size, const mfs_options *opts,
 		return mfs__fail(MFS_E_INVALID, "mfs_create: out is NULL");
 	if ((r = pick("mfs_create", opts, 0, &be)) != 0)
 		return r;
-	if ((r = mfs__check_key(key)) != 0)
-		return r;
+	if ((key || be != &mfs__backend_memfd) && (r = mfs__check_key(key)) != 0)
+		return r; /* a memfd's key is only a label, and optional */
 	page = mfs__page_size();
 	data_off = page > MFS_HEADER_SIZE ? page : MFS_HEADER_SIZE;
 	if (size == 0)
-		return mfs__fail(MFS_E_INVALID_SIZE, "mfs_create %s: size 0", key);
+		return mfs__fail(MFS_E_INVALID_SIZE, "mfs_create %s: size 0", key ? key : "(memfd)");
 	/* The data is rounded to data_off's granule (a page, at least 4096
 	 * bytes): refuse exactly the sizes whose rounded total passes INT64_MAX. */
 	if ((uint64_t)size > ((uint64_t)INT64_MAX - data_off) / data_off * data_off)
 		return mfs__fail(MFS_E_INVALID_SIZE, "mfs_create %s: size %zu with the "
-		                 "header exceeds INT64_MAX", key, size);
+		                 "header exceeds INT64_MAX", key ? key : "(memfd)", size);
 	data_size = ((uint64_t)size + page - 1) / page * page;
 	if (data_size % MFS_HEADER_SIZE)
 		data_size = (data_size + MFS_HEADER_SIZE - 1) / MFS_HEADER_SIZE * MFS_HEADER_SIZE;
@@ -486,7 +492,7 @@ MFS_EXTERN int mfs_create(const char *key, size_t size, const mfs_options *opts,
 	seg->be = be;
 	seg->key = dupstr(key);
 	seg->native = dupstr(seg->loc->path);
-	if (!seg->key || !seg->native) {
+	if ((key && !seg->key) || !seg->native) {
 		mfs_detach(seg);
 		return mfs__fail(MFS_E_NO_RESOURCES, "mfs_create: out of memory");
 	}
@@ -603,6 +609,17 @@ static void name_of_fd(mfs_segment *seg, int fd)
 	if (n <= 0)
 		return;
 	path[n] = '\0';
+	if (strncmp(path, "/memfd:", 7) == 0) {
+		/* "/memfd:mfshare:KEY (deleted)": native "memfd:mfshare:KEY" */
+		char *d = strstr(path, " (deleted)");
+		if (d)
+			*d = '\0';
+		seg->native = dupstr(path + 1);
+		if (strncmp(path + 7, "mfshare:", 8) == 0 && mfs__check_key(path + 15) == 0)
+			seg->key = dupstr(path + 15);
+		seg->be = &mfs__backend_memfd;
+		return;
+	}
 	seg->native = dupstr(path);
 	if (path[0] != '/' || strstr(path, " (deleted)"))
 		return;
