@@ -642,6 +642,7 @@ static void name_of_fd(mfs_segment *seg, int fd)
 
 MFS_EXTERN int mfs_attach_fd(int fd, const mfs_options *opts, mfs_segment **out)
 {
+	struct mfs__finfo fi;
 	mfs_segment *seg;
 	char what[64];
 	uint64_t end;
@@ -657,6 +658,12 @@ MFS_EXTERN int mfs_attach_fd(int fd, const mfs_options *opts, mfs_segment **out)
 	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
 		return mfs__fail(MFS_E_INVALID, "mfs_attach_fd: %d is not an open descriptor", fd);
 	snprintf(what, sizeof what, "descriptor %d", fd);
+	/* Never reopen what is not a regular file: opening a device or FIFO
+	 * a hostile peer sent could have side effects or block. */
+	if ((r = mfs__finfo(fd, &fi)) != 0)
+		return r;
+	if (!fi.regular)
+		return mfs__fail(MFS_E_CORRUPT, "%s: not a regular file", what);
 	if ((r = mfs__reopen(fd, 1, &own)) != 0)
 		return r;
 	if (!(seg = seg_new())) {
