@@ -31,6 +31,7 @@
  * make relock and unlock by a non-holder answer MFS_E_LOCK, and feed stat.
  */
 #include "internal.h"
+#include "crash.h"
 
 #include <atomic_ops.h>
 
@@ -44,8 +45,10 @@ static int is_holder(const struct mfs_header *h, const struct mfs__self *me)
 
 static void set_owner(struct mfs_header *h, const struct mfs__self *me)
 {
+	MFS_CRASH(lock_taken);
 	AO_int_store(AOI(&h->owner_pid), me->pid);
 	AO_int_store(AOI(&h->owner_tid), me->tid);
+	MFS_CRASH(lock_owned);
 }
 
 static int holder_dead(const mfs_segment *seg, unsigned w)
@@ -63,6 +66,7 @@ static int takeover(mfs_segment *seg, unsigned w, const struct mfs__self *me)
 	if (AO_int_fetch_compare_and_swap_acquire(AOI(&h->lock), w,
 	                                          seg->lockval | MFS_LOCK_WAITERS) != w)
 		return 0;
+	MFS_CRASH(lock_takeover);
 	set_owner(h, me);
 	return 1;
 }
@@ -208,6 +212,7 @@ MFS_EXTERN int mfs_unlock(mfs_segment *seg)
 		                 "of %s", seg->native ? seg->native : "the segment");
 	AO_int_store(AOI(&h->owner_tid), 0);
 	AO_int_store(AOI(&h->owner_pid), 0);
+	MFS_CRASH(unlock_cleared);
 	if (MFS_LOCK_STATE(w) == MFS_LOCK_HELD &&
 	    AO_int_fetch_compare_and_swap_release(AOI(&h->lock), w, 0) == w)
 		return 0;

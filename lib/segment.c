@@ -15,6 +15,7 @@
  * None of this takes the user lock.
  */
 #include "internal.h"
+#include "crash.h"
 
 #include <atomic_ops.h>
 #include <errno.h>
@@ -297,6 +298,7 @@ static int attach_desc(mfs_segment *seg, int fd, const char *what, int by_name,
 		return RETRY;
 	if (r != 0)
 		return r;
+	MFS_CRASH(attach_gate);
 	if ((r = mfs__read_header(fd, &copy, what)) != 0)
 		return r;
 	if (mfs__hdr_validate(&copy, fi.size, why, sizeof why) != 0)
@@ -314,6 +316,7 @@ static int attach_desc(mfs_segment *seg, int fd, const char *what, int by_name,
 	live = mfs__count_live(fd, &copy, copy.slot_high, &dead);
 	if (live == 0)
 		return mfs__fail(MFS_E_NOT_FOUND, "%s: stale: all %u attachers died", what, dead);
+	MFS_CRASH(attach_validated);
 	if ((r = mfs__map(fd, copy.total_size,
 	                  (flags & MFS_READ_ONLY) ? (int)copy.data_offset : 0, &map)) != 0)
 		return r;
@@ -321,8 +324,11 @@ static int attach_desc(mfs_segment *seg, int fd, const char *what, int by_name,
 		mfs__unmap(map, copy.total_size);
 		return r;
 	}
+	MFS_CRASH(attach_claimed);
 	fill_slot(map, slot);
+	MFS_CRASH(attach_filled);
 	mfs__tok_release(fd, MFS_GATE_BYTE);
+	MFS_CRASH(attach_done);
 	seg->hdr = map;
 	seg->map_size = copy.total_size;
 	seg->data = (unsigned char *)map + copy.data_offset;
@@ -370,12 +376,14 @@ static int reap_if_stale(const struct mfs__backend *be, const struct mfs__loc *l
 		goto out; /* not a segment: never touched */
 	if (mfs__gate_take(fd, 1, MFS_GATE_WAIT_MS) != 0)
 		goto out; /* being created or in use */
+	MFS_CRASH(reap_gate);
 	if (mfs__read_header(fd, &h, loc->path) != 0)
 		goto out;
 	stale = AO_int_load(AOI(&h.state)) != MFS_STATE_READY ||
 	        mfs__count_live(fd, &h, h.slot_high, NULL) == 0;
 	if (stale) {
 		r = be->unlink_same(loc, fd);
+		MFS_CRASH(reap_unlinked);
 		if (r == 0)
 			r = RETRY;
 	}
@@ -400,19 +408,24 @@ static int create_once(mfs_segment *seg, const struct mfs__backend *be,
 
 	if ((r = be->make(loc, mode, &fd, &named)) != 0)
 		return r == MFS_E_EXISTS ? reap_if_stale(be, loc) : r;
+	MFS_CRASH(create_made);
 	if ((r = mfs__reserve(fd, total)) != 0)
 		goto fail;
+	MFS_CRASH(create_reserved);
 	if ((r = mfs__map(fd, total, (flags & MFS_READ_ONLY) ? (int)data_off : 0,
 	                  &map)) != 0)
 		goto fail;
 	h = map;
 	mfs__hdr_init(h, data_off, data_size, (uint32_t)geteuid(), me->pid, me->start);
+	MFS_CRASH(create_header);
 	if ((r = mfs__tok_try(fd, MFS_SLOT_BYTE(0), 1)) != 0) {
 		r = mfs__fail(MFS_E_UNKNOWN, "%s: cannot take the creator's token", loc->path);
 		goto fail;
 	}
 	fill_slot(h, 0);
+	MFS_CRASH(create_token);
 	AO_int_store_release(AOI(&h->state), MFS_STATE_READY);
+	MFS_CRASH(create_ready);
 	if (be->seal && (r = be->seal(fd)) != 0)
 		goto fail;
 	if (named) {
@@ -422,6 +435,7 @@ static int create_once(mfs_segment *seg, const struct mfs__backend *be,
 			r = reap_if_stale(be, loc);
 		goto fail;
 	}
+	MFS_CRASH(create_published);
 	seg->hdr = h;
 	seg->map_size = total;
 	seg->data = (unsigned char *)map + data_off;
@@ -707,14 +721,19 @@ MFS_EXTERN int mfs_detach(mfs_segment *seg)
 	mfs__unlock_if_mine(seg);
 	h = seg->hdr;
 	if (mfs__gate_take(seg->fd, 1, MFS_GATE_WAIT_MS) == 0) {
+		MFS_CRASH(detach_gate);
 		AO_int_store(AOI(&h->slots[seg->slot].pid), 0);
+		MFS_CRASH(detach_cleared);
 		high = AO_int_load(AOI(&h->slot_high));
 		live = mfs__count_live(seg->fd, h, high, NULL);
 		AO_int_store(AOI(&h->attach_count), live);
+		MFS_CRASH(detach_counted);
 		if (live == 0) {
 			AO_int_store_release(AOI(&h->state), MFS_STATE_DEAD);
+			MFS_CRASH(detach_dead);
 			if (seg->named && seg->loc)
 				rc = seg->be->unlink_same(seg->loc, seg->fd);
+			MFS_CRASH(detach_unlinked);
 			if (rc != 0)
 				rc = MFS_E_UNKNOWN;
 		}
@@ -767,11 +786,13 @@ MFS_EXTERN int mfs_remove(const char *key, const mfs_options *opts)
 		              "(being created?)", loc.path);
 		goto out;
 	}
+	MFS_CRASH(remove_gate);
 	if ((r = mfs__read_header(fd, &h, loc.path)) != 0)
 		goto out;
 	stale = h.state != MFS_STATE_READY ||
 	        mfs__count_live(fd, &h, h.slot_high, NULL) == 0;
 	r = be->unlink_same(&loc, fd);
+	MFS_CRASH(remove_unlinked);
 	if (r == 0 && stale)
 		r = mfs__fail(MFS_E_NOT_FOUND, "%s: stale (no live attacher); its name "
 		              "was cleaned up", loc.path);
