@@ -102,8 +102,13 @@ enum mfs_flags {
 	/* mfs_attach_fd and friends: refuse (MFS_E_PERMISSION) a segment whose
 	 * size is not sealed (F_SEAL_SHRINK|F_SEAL_GROW), i.e. one a peer could
 	 * truncate under us.  Only MEMFD segments are sealed. */
-	MFS_REQUIRE_SEALED = 1u << 1
-	/* bits 2-15 are the library's to assign; bits 16-31 are never assigned */
+	MFS_REQUIRE_SEALED = 1u << 1,
+	/* attach/open/attach_fd/remove: accept a segment owned by another user
+	 * when its mode grants us read and write.  Without it such a segment
+	 * gives MFS_E_PERMISSION whatever its mode: a name planted by someone
+	 * else is never used by accident.  Inspection only needs read access. */
+	MFS_ALLOW_FOREIGN = 1u << 2
+	/* bits 3-15 are the library's to assign; bits 16-31 are never assigned */
 };
 
 typedef struct mfs_options {

@@ -119,14 +119,20 @@ static int in_groups(gid_t g)
 	return 0;
 }
 
-/* Another user's segment is usable only when its mode grants it: the
+/* Another user's segment: read-write use needs the caller's consent
+ * (MFS_ALLOW_FOREIGN), and then, like reading, its mode must grant it: the
  * creator's mode is the policy, for root too. */
-int mfs__may_access(const struct mfs__finfo *fi, int rw, const char *what)
+int mfs__may_access(const struct mfs__finfo *fi, int rw, int foreign, const char *what)
 {
 	unsigned need = rw ? 6u : 4u;
 
 	if (fi->uid == (uint32_t)geteuid())
 		return 0;
+	if (rw && !foreign)
+		return mfs__fail(MFS_E_PERMISSION,
+		                 "%s: owned by uid %u, not by this user (uid %u); "
+		                 "MFS_ALLOW_FOREIGN accepts it if its mode allows",
+		                 what, fi->uid, (unsigned)geteuid());
 	if (in_groups((gid_t)fi->gid) && ((fi->mode >> 3) & need) == need)
 		return 0;
 	if ((fi->mode & need) == need)

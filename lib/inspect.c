@@ -93,7 +93,7 @@ static int inspect_fd(int fd, const char *what, int stale_ok, mfs_stat *st,
 		return r;
 	if (!fi.regular)
 		return mfs__fail(MFS_E_CORRUPT, "%s: not a regular file", what);
-	if ((r = mfs__may_access(&fi, 0, what)) != 0)
+	if ((r = mfs__may_access(&fi, 0, 1, what)) != 0)
 		return r;
 	if ((r = mfs__read_header(fd, &h, what)) != 0)
 		return r;

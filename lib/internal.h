@@ -18,7 +18,7 @@
 #define MFS_ATTACH_WAIT_MS   10000 /* attach waits this long for a creator */
 #define MFS_GATE_WAIT_MS     1000  /* lifecycle calls wait this long for the gate */
 #define MFS_PROBE_MS         50    /* lock sleepers probe the holder this often */
-#define MFS_KNOWN_FLAGS      (MFS_READ_ONLY | MFS_REQUIRE_SEALED)
+#define MFS_KNOWN_FLAGS      (MFS_READ_ONLY | MFS_REQUIRE_SEALED | MFS_ALLOW_FOREIGN)
 
 /* Where a named segment lives. */
 struct mfs__loc {
@@ -132,8 +132,10 @@ struct mfs__finfo {
 };
 int mfs__finfo(int fd, struct mfs__finfo *fi);
 /* 0 if the caller may use a file owned by fi->uid with fi->mode for
- * reading (and writing if @rw), else MFS_E_PERMISSION. */
-int mfs__may_access(const struct mfs__finfo *fi, int rw, const char *what);
+ * reading (and writing if @rw), else MFS_E_PERMISSION.  Another user's
+ * file is refused for read-write use unless @foreign (MFS_ALLOW_FOREIGN);
+ * then, as for reading, its group/other bits decide. */
+int mfs__may_access(const struct mfs__finfo *fi, int rw, int foreign, const char *what);
 /* pread the whole header; MFS_E_CORRUPT if short. */
 int mfs__read_header(int fd, struct mfs_header *h, const char *what);
 /* A new description of the object behind @fd (O_RDWR or O_RDONLY). */

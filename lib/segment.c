@@ -291,7 +291,7 @@ static int attach_desc(mfs_segment *seg, int fd, const char *what, int by_name,
 		return r;
 	if (!fi.regular)
 		return mfs__fail(MFS_E_CORRUPT, "%s: not a regular file", what);
-	if ((r = mfs__may_access(&fi, 1, what)) != 0)
+	if ((r = mfs__may_access(&fi, 1, flags & MFS_ALLOW_FOREIGN, what)) != 0)
 		return r;
 	r = mfs__tok_try(fd, MFS_GATE_BYTE, 0);
 	if (r == MFS_E_BUSY)
@@ -773,7 +773,8 @@ MFS_EXTERN int mfs_remove(const char *key, const mfs_options *opts)
 		r = mfs__fail(MFS_E_CORRUPT, "%s: not a regular file", loc.path);
 		goto out;
 	}
-	if ((r = mfs__may_access(&fi, 1, loc.path)) != 0)
+	if ((r = mfs__may_access(&fi, 1, opts && (opts->flags & MFS_ALLOW_FOREIGN),
+	                         loc.path)) != 0)
 		goto out; /* the same policy as attach: the creator's mode decides */
 	if ((r = mfs__read_header(fd, &h, loc.path)) != 0)
 		goto out;

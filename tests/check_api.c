@@ -428,8 +428,8 @@ END_TEST
 
 START_TEST(opt_unknown_flags)
 {
-	static const unsigned bad[] = { 1u << 2, 1u << 15, 1u << 16, 1u << 31,
-	                                MFS_READ_ONLY | 1u << 3 };
+	static const unsigned bad[] = { 1u << 3, 1u << 15, 1u << 16, 1u << 31,
+	                                MFS_READ_ONLY | 1u << 4 };
 	const char *key = KEY();
 	mfs_segment *s, *t;
 	unsigned i;

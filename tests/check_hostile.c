@@ -503,9 +503,19 @@ static int child_allowed(void *p)
 
 	if (become_nobody() != 0)
 		return 1;
+	mfs_options o = g_opts;
+
 	if (mfs_inspect(a->key, &g_opts, &st) != 0 || st.refcount != 1)
 		return 2;
-	if (mfs_attach(a->key, &g_opts, &s) != 0)
+	/* Another user's segment is never used without the caller's consent,
+	 * whatever its mode... */
+	if (mfs_attach(a->key, &g_opts, &s) != MFS_E_PERMISSION || s != NULL)
+		return 6;
+	if (mfs_open(a->key, 4096, &g_opts, &s, NULL) != MFS_E_PERMISSION || s != NULL)
+		return 7;
+	/* ...and with it, the mode decides. */
+	o.flags |= MFS_ALLOW_FOREIGN;
+	if (mfs_attach(a->key, &o, &s) != 0)
 		return 3;
 	((unsigned char *)mfs_data(s))[0] = 0x5a;
 	if (mfs_stat_segment(s, &st) != 0 || st.refcount != 2)
@@ -523,10 +533,15 @@ static int child_read_only(void *p)
 
 	if (become_nobody() != 0)
 		return 1;
+	mfs_options o = g_opts;
+
 	if (mfs_inspect(a->key, &g_opts, &st) != 0 || st.refcount != 1)
 		return 2; /* reading the header needs only read permission */
 	if (mfs_attach(a->key, &g_opts, &s) != MFS_E_PERMISSION || s != NULL)
 		return 3; /* attaching needs write permission */
+	o.flags |= MFS_ALLOW_FOREIGN;
+	if (mfs_attach(a->key, &o, &s) != MFS_E_PERMISSION || s != NULL)
+		return 4; /* even with consent: the mode grants no write */
 	return 0;
 }
 
