@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "fuzz: not written yet"
