@@ -2,7 +2,8 @@
 /*
  * mfshare-dump, run as a program (fork + exec of the built tool, MFS_DUMP):
  * its fields against live, locked, dead and stale segments, by key and by
- * path, its JSON, its exit codes and messages, and that it never changes
+ * path (memfds through /proc/PID/fd/N too), its JSON, the -m listing of
+ * memfd segments, its exit codes and messages, and that it never changes
  * the segment it reads.
  */
 #include <config.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -447,7 +449,7 @@ START_TEST(live_fields)
 		"creator_pid", "creator_start", "attach_count", "slot_count",
 		"slot_high", "dead_slots", "lock_word", "lock_owner_tid",
 		"lock_owner_alive", "lock_waiters", "seq_waiters", "uid", "mode",
-		"attacher"
+		"sealed", "attacher"
 	};
 	const char *key = mt_key("dump");
 	mfs_segment *s;
@@ -489,6 +491,8 @@ START_TEST(live_fields)
 	fstr_eq(r.out, "mode", "0600");
 	snprintf(mode, sizeof mode, "%04o", st.mode);
 	fstr_eq(r.out, "mode", mode);
+	/* A /dev/shm file can be truncated by anyone who may write it. */
+	ck_assert_int_eq(fnum(r.out, "sealed"), 0);
 	ck_assert_uint_eq(count(r.out, "attacher: "), 1);
 	ck_assert(has_attacher(r.out, (long)getpid(), 1));
 	/* Documented order, one field per line, nothing else, no blank line. */
@@ -729,7 +733,7 @@ START_TEST(json_output)
 	ck_assert_ptr_nonnull(strstr(r.out, "\"lock_owner\":0,"));
 	ck_assert_ptr_nonnull(strstr(r.out, "\"seq\":1,"));
 	ck_assert_ptr_nonnull(strstr(r.out, "\"state\":\"ready\""));
-	ck_assert_ptr_nonnull(strstr(r.out, "\"mode\":\"0600\""));
+	ck_assert_ptr_nonnull(strstr(r.out, "\"mode\":\"0600\",\"sealed\":0,\"attachers\":["));
 	ck_assert_ptr_nonnull(strstr(r.out, "\"lock_owner_alive\":-1,"));
 	snprintf(want, sizeof want, "\"path\":\"%s\",", shm_path(key));
 	ck_assert_ptr_nonnull(strstr(r.out, want));
@@ -901,6 +905,11 @@ START_TEST(usage_errors)
 	static const char *const no_arg[] = { "k", "-b", NULL };
 	static const char *const only_opts[] = { "--json", "--stale", NULL };
 	static const char *const empty_dir[] = { "-b", "file", "-d", "", "k", NULL };
+	static const char *const m_key[] = { "-m", "k", NULL };
+	static const char *const m_path[] = { "--memfd", "/proc/1/fd/0", NULL };
+	static const char *const m_json_key[] = { "-m", "--json", "k", NULL };
+	static const char *const m_backend[] = { "-m", "-b", "shm", NULL };
+	static const char *const m_dir[] = { "-m", "-b", "runtime", "-d", "/tmp", NULL };
 
 	expect_usage(none);
 	expect_usage(file_nodir);
@@ -913,6 +922,11 @@ START_TEST(usage_errors)
 	expect_usage(no_arg);
 	expect_usage(only_opts);
 	expect_usage(empty_dir);
+	expect_usage(m_key);
+	expect_usage(m_path);
+	expect_usage(m_json_key);
+	expect_usage(m_backend);
+	expect_usage(m_dir);
 }
 END_TEST
 
@@ -932,6 +946,7 @@ START_TEST(version_and_help)
 	expect_ok(&r);
 	ck_assert_int_eq(strncmp(r.out, "usage: mfshare-dump", 19), 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "--json"));
+	ck_assert_ptr_nonnull(strstr(r.out, "--memfd"));
 	run_free(&r);
 	run_tool(&r, "--help", NULL);
 	expect_ok(&r);
@@ -1263,6 +1278,401 @@ START_TEST(stale_and_locked)
 }
 END_TEST
 
+/* ------------------------------------------------------------ memfd */
+
+static const mfs_options memfd_opts = { MFS_BACKEND_MEMFD, 0, 0, NULL };
+
+/* Is @line (a whole line, with its '\n') one of the lines of @txt? */
+static int has_line(const char *txt, const char *line)
+{
+	const char *p = txt;
+
+	while ((p = strstr(p, line)) != NULL) {
+		if (p == txt || p[-1] == '\n')
+			return 1;
+		p++;
+	}
+	return 0;
+}
+
+/* Lines of @txt that contain @needle. */
+static unsigned count_lines(const char *txt, const char *needle)
+{
+	const char *p = txt, *e;
+	unsigned n = 0;
+
+	while (*p) {
+		e = strchr(p, '\n');
+		ck_assert_ptr_nonnull(e);
+		if (memmem(p, (size_t)(e - p), needle, strlen(needle)))
+			n++;
+		p = e + 1;
+	}
+	return n;
+}
+
+/*
+ * What every `-m` run must look like, whatever other processes hold (the
+ * other test programs run at the same time and keep memfd segments, some
+ * deliberately corrupt): one `memfd: pid=` line (or one JSON object) per
+ * line, and exit 1 exactly when a line reports an error, each error also
+ * explained on stderr.
+ */
+static void expect_m_output(const struct run *r, int json)
+{
+	const char *p = r->out, *e;
+	unsigned errors = 0;
+
+	ck_assert_msg(r->status == 0 || r->status == 1, "exit %d, stderr: %s",
+	              r->status, r->err);
+	while (*p) {
+		e = strchr(p, '\n');
+		ck_assert_ptr_nonnull(e);
+		if (json) {
+			ck_assert_msg(strncmp(p, "{\"pid\":", 7) == 0 && json_object_line(p, e),
+			              "not a -m JSON line: %.*s", (int)(e - p), p);
+			errors += memmem(p, (size_t)(e - p), ",\"error\":\"", 10) != NULL;
+		} else {
+			ck_assert_msg(strncmp(p, "memfd: pid=", 11) == 0,
+			              "not a -m line: %.*s", (int)(e - p), p);
+			errors += memmem(p, (size_t)(e - p), " error=", 7) != NULL;
+		}
+		p = e + 1;
+	}
+	ck_assert_msg((r->status == 1) == (errors > 0), "exit %d with %u error "
+	              "lines:\n%s", r->status, errors, r->out);
+	ck_assert_uint_eq(count(r->err, "\n"), errors);
+	ck_assert_uint_eq(count(r->err, "mfshare-dump: /proc/"), errors);
+}
+
+/* A child holding a memfd segment: its own (created with @key), or the one
+ * @locator names (attached with mfs_attach_locator).  It reports its
+ * handle's descriptor and the size through @ready and waits for @go. */
+struct mkid {
+	const char *key;
+	const char *locator;
+	int         ready[2];
+	int         go[2];
+	pid_t       pid;
+	int         fd;
+	uint64_t    size;
+};
+
+static int mkid_main(void *arg)
+{
+	struct mkid *k = arg;
+	mfs_segment *s = NULL;
+	char c;
+	int r;
+
+	close(k->ready[0]);
+	close(k->go[1]);
+	r = k->locator ? mfs_attach_locator(k->locator, NULL, &s)
+	               : mfs_create(k->key, 4096, &memfd_opts, &s);
+	k->fd = r == 0 ? mfs_fd(s) : -1;
+	k->size = mfs_size(s);
+	if (write(k->ready[1], &k->fd, sizeof k->fd) != sizeof k->fd ||
+	    write(k->ready[1], &k->size, sizeof k->size) != sizeof k->size || r != 0)
+		return 1;
+	while (read(k->go[0], &c, 1) < 0 && errno == EINTR)
+		;
+	return mfs_detach(s) == 0 ? 0 : 3;
+}
+
+static void mkid_start(struct mkid *k)
+{
+	ck_assert_int_eq(pipe2(k->ready, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(k->go, O_CLOEXEC), 0);
+	k->pid = mt_spawn(mkid_main, k);
+	ck_assert_int_gt(k->pid, 0);
+	close(k->ready[1]);
+	close(k->go[0]);
+	ck_assert_int_eq(read(k->ready[0], &k->fd, sizeof k->fd), (ssize_t)sizeof k->fd);
+	ck_assert_msg(k->fd >= 0, "child could not create/attach its memfd segment");
+	ck_assert_int_eq(read(k->ready[0], &k->size, sizeof k->size),
+	                 (ssize_t)sizeof k->size);
+	close(k->ready[0]);
+}
+
+static void mkid_finish(struct mkid *k)
+{
+	ck_assert_int_eq(write(k->go[1], "g", 1), 1);
+	close(k->go[1]);
+	ck_assert_int_eq(mt_wait(k->pid, 5000), 0);
+}
+
+/* The -m line for descriptor @fd of @pid. */
+static const char *m_line(long pid, int fd, uint64_t size, unsigned refcount,
+                          const char *key)
+{
+	static char buf[600];
+
+	snprintf(buf, sizeof buf, "memfd: pid=%ld fd=%d size=%" PRIu64
+	         " refcount=%u sealed=1 description=mfshare:%s\n", pid, fd, size,
+	         refcount, key);
+	return buf;
+}
+
+/* A memfd segment through /proc/PID/fd/N: every field, sealed: 1. */
+START_TEST(memfd_proc_path)
+{
+	const char *key = mt_key("dump-memfd");
+	char procpath[64], want[300];
+	mfs_segment *s;
+	mfs_stat st;
+	struct run r;
+	char *nl;
+
+	ck_assert_int_eq(mfs_create(key, 5000, &memfd_opts, &s), 0);
+	ck_assert_int_eq(mfs_notify(s), 0);
+	ck_assert_int_eq(mfs_stat_segment(s, &st), 0);
+	ck_assert_int_eq(st.sealed, 1);
+	ck_assert_int_ge(mfs_fd(s), 0);
+	snprintf(procpath, sizeof procpath, "/proc/%ld/fd/%d", (long)getpid(), mfs_fd(s));
+
+	run_tool(&r, procpath, NULL);
+	expect_ok(&r);
+	ck_assert_int_eq(fnum(r.out, "sealed"), 1);
+	ck_assert_int_eq(fnum(r.out, "refcount"), 1);
+	ck_assert_int_eq(fnum(r.out, "size"), (long long)mfs_size(s));
+	ck_assert_int_eq(fnum(r.out, "seq"), 1);
+	fstr_eq(r.out, "path", procpath);
+	fstr_eq(r.out, "state", "ready");
+	ck_assert_int_eq(fnum(r.out, "creator_pid"), (long long)getpid());
+	ck_assert_int_eq(fnum(r.out, "file_size"), (long long)st.file_size);
+	ck_assert(has_attacher(r.out, (long)getpid(), 1));
+	/* The new field comes last, right before the attacher lines. */
+	ck_assert_ptr_nonnull(strstr(r.out, "\nmode: 0600\nsealed: 1\nattacher: slot=0 "));
+	run_free(&r);
+
+	run_tool(&r, "--json", procpath, NULL);
+	expect_ok(&r);
+	nl = strchr(r.out, '\n');
+	ck_assert_ptr_nonnull(nl);
+	ck_assert_str_eq(nl, "\n");
+	ck_assert_msg(json_object_line(r.out, nl), "not one JSON object: %s", r.out);
+	ck_assert_ptr_nonnull(strstr(r.out, "\"refcount\":1,"));
+	ck_assert_ptr_nonnull(strstr(r.out, "\"mode\":\"0600\",\"sealed\":1,\"attachers\":[{"));
+	snprintf(want, sizeof want, "\"path\":\"%s\",", procpath);
+	ck_assert_ptr_nonnull(strstr(r.out, want));
+	run_free(&r);
+
+	/* Once detached the descriptor is gone: nothing to read there. */
+	ck_assert_int_eq(mfs_detach(s), 0);
+	run_tool(&r, procpath, NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_str_eq(r.out, "");
+	run_free(&r);
+}
+END_TEST
+
+/* -m: ours and a child's memfd segments are listed, an SHM one is not,
+ * and a descriptor kept after the last detach shows refcount 0. */
+START_TEST(memfd_list)
+{
+	const char *km = mt_key("dump-memfd"), *kc = mt_key("dump-memfd-kid");
+	const char *ks = mt_key("dump-shm");
+	struct mkid k = { kc, NULL, { -1, -1 }, { -1, -1 }, 0, -1, 0 };
+	char want[700], mine[64];
+	mfs_segment *m, *sh;
+	struct run r;
+	long me = (long)getpid();
+	int efd;
+
+	/* The child first, so it inherits none of our descriptors. */
+	mkid_start(&k);
+	ck_assert_int_eq(mfs_create(km, 4096, &memfd_opts, &m), 0);
+	ck_assert_int_eq(mfs_create(ks, 4096, NULL, &sh), 0);
+	snprintf(mine, sizeof mine, "memfd: pid=%ld ", me);
+
+	run_tool(&r, "-m", NULL);
+	expect_m_output(&r, 0);
+	ck_assert_msg(has_line(r.out, m_line(me, mfs_fd(m), mfs_size(m), 1, km)),
+	              "no `%s` in:\n%s", m_line(me, mfs_fd(m), mfs_size(m), 1, km), r.out);
+	ck_assert_msg(has_line(r.out, m_line((long)k.pid, k.fd, k.size, 1, kc)),
+	              "no `%s` in:\n%s", m_line((long)k.pid, k.fd, k.size, 1, kc), r.out);
+	/* Our SHM segment's descriptor is not a memfd: one line for us. */
+	ck_assert_uint_eq(count_lines(r.out, mine), 1);
+	ck_assert_ptr_null(strstr(r.out, ks));
+	run_free(&r);
+
+	/* --json: the same, one object per line. */
+	run_tool(&r, "-m", "--json", NULL);
+	expect_m_output(&r, 1);
+	snprintf(want, sizeof want, "{\"pid\":%ld,\"fd\":%d,\"size\":%zu,\"refcount\":1,"
+	         "\"sealed\":1,\"description\":\"mfshare:%s\"}\n", me, mfs_fd(m),
+	         mfs_size(m), km);
+	ck_assert_msg(has_line(r.out, want), "no `%s` in:\n%s", want, r.out);
+	snprintf(want, sizeof want, "{\"pid\":%ld,\"fd\":%d,\"size\":%" PRIu64
+	         ",\"refcount\":1,\"sealed\":1,\"description\":\"mfshare:%s\"}\n",
+	         (long)k.pid, k.fd, k.size, kc);
+	ck_assert_msg(has_line(r.out, want), "no `%s` in:\n%s", want, r.out);
+	ck_assert_ptr_null(strstr(r.out, ks));
+	run_free(&r);
+
+	/* A descriptor that outlives every attachment: listed, refcount 0. */
+	ck_assert_int_eq(mfs_export_fd(m, 0, &efd), 0);
+	ck_assert_int_eq(mfs_detach(m), 0);
+	run_tool(&r, "-m", NULL);
+	expect_m_output(&r, 0);
+	ck_assert_msg(has_line(r.out, m_line(me, efd, 4096, 0, km)), "no `%s` in:\n%s",
+	              m_line(me, efd, 4096, 0, km), r.out);
+	ck_assert_uint_eq(count_lines(r.out, mine), 1);
+	run_free(&r);
+
+	/* Gone when the last descriptor goes. */
+	ck_assert_int_eq(close(efd), 0);
+	mkid_finish(&k);
+	run_tool(&r, "-m", NULL);
+	expect_m_output(&r, 0);
+	ck_assert_ptr_null(strstr(r.out, km));
+	ck_assert_ptr_null(strstr(r.out, kc));
+	ck_assert_uint_eq(count_lines(r.out, mine), 0);
+	run_free(&r);
+	ck_assert_int_eq(mfs_detach(sh), 0);
+}
+END_TEST
+
+/* One memfd in two processes: listed once per (pid, fd), with the same
+ * description and refcount on every line. */
+START_TEST(memfd_list_shared)
+{
+	const char *key = mt_key("dump-memfd");
+	struct mkid k = { NULL, NULL, { -1, -1 }, { -1, -1 }, 0, -1, 0 };
+	char loc[128], tail[300];
+	mfs_segment *m;
+	struct run r;
+	long me = (long)getpid();
+
+	ck_assert_int_eq(mfs_create(key, 4096, &memfd_opts, &m), 0);
+	ck_assert_int_eq(mfs_locator(m, loc, sizeof loc), 0);
+	k.locator = loc;
+	mkid_start(&k);
+	ck_assert_int_ne(k.fd, -1);
+
+	run_tool(&r, "-m", NULL);
+	expect_m_output(&r, 0);
+	ck_assert(has_line(r.out, m_line(me, mfs_fd(m), mfs_size(m), 2, key)));
+	ck_assert(has_line(r.out, m_line((long)k.pid, k.fd, mfs_size(m), 2, key)));
+	/* The child also holds fork()'s copy of our descriptor: three lines,
+	 * one memfd. */
+	snprintf(tail, sizeof tail, " description=mfshare:%s", key);
+	ck_assert_uint_eq(count_lines(r.out, tail), 3);
+	run_free(&r);
+
+	mkid_finish(&k);
+	run_tool(&r, "-m", NULL);
+	expect_m_output(&r, 0);
+	ck_assert(has_line(r.out, m_line(me, mfs_fd(m), mfs_size(m), 1, key)));
+	ck_assert_uint_eq(count_lines(r.out, tail), 1);
+	run_free(&r);
+	ck_assert_int_eq(mfs_detach(m), 0);
+}
+END_TEST
+
+/* A valid segment image in a memfd nobody sealed (nor attached): -m lists
+ * it sealed=0, refcount=0, and so does a dump of its /proc path. */
+START_TEST(memfd_list_unsealed)
+{
+	const char *key = mt_key("dump-memfd");
+	char name[300], procpath[64], want[700];
+	long me = (long)getpid();
+	unsigned char *img;
+	mfs_segment *m;
+	struct stat sb;
+	struct run r;
+	uint64_t size;
+	int u;
+
+	ck_assert_int_eq(mfs_create(key, 4096, &memfd_opts, &m), 0);
+	size = mfs_size(m);
+	ck_assert_int_eq(fstat(mfs_fd(m), &sb), 0);
+	img = malloc((size_t)sb.st_size);
+	ck_assert_ptr_nonnull(img);
+	ck_assert_int_eq(pread(mfs_fd(m), img, (size_t)sb.st_size, 0), sb.st_size);
+	ck_assert_int_eq(mfs_detach(m), 0);
+	snprintf(name, sizeof name, "mfshare:%s", key);
+	u = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ck_assert_int_ge(u, 0);
+	ck_assert_int_eq(pwrite(u, img, (size_t)sb.st_size, 0), sb.st_size);
+	ck_assert_int_eq(fcntl(u, F_GET_SEALS), 0);
+	free(img);
+
+	run_tool(&r, "-m", NULL);
+	expect_m_output(&r, 0);
+	snprintf(want, sizeof want, "memfd: pid=%ld fd=%d size=%" PRIu64 " refcount=0 "
+	         "sealed=0 description=%s\n", me, u, size, name);
+	ck_assert_msg(has_line(r.out, want), "no `%s` in:\n%s", want, r.out);
+	run_free(&r);
+
+	run_tool(&r, "-m", "-j", NULL);
+	expect_m_output(&r, 1);
+	snprintf(want, sizeof want, "{\"pid\":%ld,\"fd\":%d,\"size\":%" PRIu64
+	         ",\"refcount\":0,\"sealed\":0,\"description\":\"%s\"}\n", me, u, size, name);
+	ck_assert_msg(has_line(r.out, want), "no `%s` in:\n%s", want, r.out);
+	run_free(&r);
+
+	snprintf(procpath, sizeof procpath, "/proc/%ld/fd/%d", me, u);
+	run_tool(&r, "--stale", procpath, NULL);
+	expect_ok(&r);
+	ck_assert_int_eq(fnum(r.out, "sealed"), 0);
+	ck_assert_int_eq(fnum(r.out, "refcount"), 0);
+	run_free(&r);
+	close(u);
+}
+END_TEST
+
+/* -m: a memfd described as ours but holding garbage is listed with its
+ * error (exit 1); another program's memfd ("mfsharex...") is not ours. */
+START_TEST(memfd_list_corrupt)
+{
+	char name[64], other[64], want[300];
+	unsigned char junk[8192];
+	long me = (long)getpid();
+	struct run r;
+	int j, o;
+
+	snprintf(name, sizeof name, "mfshare:dump-junk-%ld", me);
+	snprintf(other, sizeof other, "mfsharex-dump-%ld", me);
+	memset(junk, 'J', sizeof junk);
+	j = memfd_create(name, MFD_CLOEXEC);
+	ck_assert_int_ge(j, 0);
+	ck_assert_int_eq(pwrite(j, junk, sizeof junk, 0), (ssize_t)sizeof junk);
+	o = memfd_create(other, MFD_CLOEXEC);
+	ck_assert_int_ge(o, 0);
+	ck_assert_int_eq(pwrite(o, junk, sizeof junk, 0), (ssize_t)sizeof junk);
+
+	run_tool(&r, "-m", NULL);
+	expect_m_output(&r, 0);
+	ck_assert_int_eq(r.status, 1);
+	snprintf(want, sizeof want, "memfd: pid=%ld fd=%d error=E_CORRUPT description=%s\n",
+	         me, j, name);
+	ck_assert_msg(has_line(r.out, want), "no `%s` in:\n%s", want, r.out);
+	snprintf(want, sizeof want, "mfshare-dump: /proc/%ld/fd/%d: %s: ", me, j,
+	         mfs_strerror(MFS_E_CORRUPT));
+	ck_assert_msg(strstr(r.err, want) != NULL, "no `%s` in: %s", want, r.err);
+	ck_assert_ptr_null(strstr(r.out, other));
+	run_free(&r);
+
+	run_tool(&r, "--memfd", "--json", NULL);
+	expect_m_output(&r, 1);
+	ck_assert_int_eq(r.status, 1);
+	snprintf(want, sizeof want, "{\"pid\":%ld,\"fd\":%d,\"error\":\"E_CORRUPT\","
+	         "\"description\":\"%s\"}\n", me, j, name);
+	ck_assert_msg(has_line(r.out, want), "no `%s` in:\n%s", want, r.out);
+	ck_assert_ptr_null(strstr(r.out, other));
+	run_free(&r);
+
+	/* The tool read it and wrote nothing. */
+	memset(junk, 0, sizeof junk);
+	ck_assert_int_eq(pread(j, junk, sizeof junk, 0), (ssize_t)sizeof junk);
+	ck_assert_int_eq(junk[0], 'J');
+	ck_assert_int_eq(junk[sizeof junk - 1], 'J');
+	close(j);
+	close(o);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dump");
@@ -1306,6 +1716,15 @@ int main(void)
 	tc = tcase_create("readonly");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, leaves_segment_alone);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("memfd");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, memfd_proc_path);
+	tcase_add_test(tc, memfd_list);
+	tcase_add_test(tc, memfd_list_shared);
+	tcase_add_test(tc, memfd_list_unsealed);
+	tcase_add_test(tc, memfd_list_corrupt);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("death");

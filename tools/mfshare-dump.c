@@ -1,20 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mfshare-dump: print a libmfshare segment's header, by key or by path, as
- * `name: value` lines or JSON.  Built on the public API alone
- * (mfs_native_path + mfs_inspect_path): it never attaches, never takes the
- * lock and never writes, so it works on a wedged, stale or corrupt segment.
+ * `name: value` lines or JSON, or (-m) list the memfd segments that running
+ * processes hold.  Built on the public API alone (mfs_native_path +
+ * mfs_inspect_path): it never attaches, never takes the lock and never
+ * writes, so it works on a wedged, stale or corrupt segment.
  */
 #include <config.h>
 
 #include <mfshare.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define PROG "mfshare-dump"
 
@@ -25,12 +29,14 @@ struct cfg {
 	mfs_options opts;   /* backend and dir, for KEY operands */
 	int         json;   /* --json */
 	int         stale;  /* --stale: report stale segments instead of failing */
+	int         memfd;  /* --memfd: list the memfd segments processes hold */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: " PROG " [-b shm|runtime|file] [-d DIR] [--json] [-s] KEY|PATH...\n"
+	        "       " PROG " -m [--json]\n"
 	        "       " PROG " -h | -V\n");
 }
 
@@ -47,6 +53,8 @@ static void help(void)
 	       "                   (instead of $XDG_RUNTIME_DIR)\n"
 	       "  -j, --json       one JSON object per segment, one per line\n"
 	       "  -s, --stale      show stale segments (no live attacher) too\n"
+	       "  -m, --memfd      list the memfd segments running processes hold, one\n"
+	       "                   line per process and descriptor (no operands)\n"
 	       "  -h, --help       show this help and exit\n"
 	       "  -V, --version    show the version and exit\n"
 	       "\n"
@@ -175,6 +183,7 @@ static void print_text(const char *path, const mfs_stat *st,
 	printf("seq_waiters: %" PRIu32 "\n", st->seq_waiters);
 	printf("uid: %" PRIu32 "\n", st->uid);
 	printf("mode: %04" PRIo32 "\n", st->mode);
+	printf("sealed: %d\n", st->sealed ? 1 : 0);
 	for (i = 0; i < natt; i++)
 		printf("attacher: slot=%" PRIu32 " pid=%ld tid=%ld start=%" PRIu64
 		       " alive=%d\n", att[i].slot, att[i].pid, att[i].tid,
@@ -207,9 +216,10 @@ static void print_json(const char *path, const mfs_stat *st,
 	printf(",\"lock_word\":%" PRIu32 ",\"lock_owner_tid\":%ld"
 	       ",\"lock_owner_alive\":%d,\"lock_waiters\":%" PRIu32
 	       ",\"seq_waiters\":%" PRIu32 ",\"uid\":%" PRIu32 ",\"mode\":\"%04" PRIo32
-	       "\",\"attachers\":[",
+	       "\",\"sealed\":%d,\"attachers\":[",
 	       st->lock_word, st->lock_owner_tid, st->lock_owner_alive,
-	       st->lock_waiters, st->seq_waiters, st->uid, st->mode);
+	       st->lock_waiters, st->seq_waiters, st->uid, st->mode,
+	       st->sealed ? 1 : 0);
 	for (i = 0; i < natt; i++)
 		printf("%s{\"slot\":%" PRIu32 ",\"pid\":%ld,\"tid\":%ld,\"start\":%" PRIu64
 		       ",\"alive\":%d}", i ? "," : "", att[i].slot, att[i].pid,
@@ -285,6 +295,219 @@ static int dump(const char *operand, const struct cfg *c, unsigned *blocks)
 	return 0;
 }
 
+/* ------------------------------------------------------------ -m */
+
+/*
+ * -m: the memfd segments running processes hold.  A memfd has no name, but
+ * every descriptor of one shows in /proc/PID/fd as a link to
+ * "/memfd:DESCRIPTION (deleted)", and libmfshare describes its memfds as
+ * "mfshare" or "mfshare:KEY".  Each such descriptor is inspected through
+ * its /proc path like a PATH operand.  One memfd open on several
+ * descriptors or in several processes is listed once per (pid, fd).
+ */
+
+/* How long a memfd that looks corrupt may still be under construction:
+ * CORRUPT_RETRIES more reads, CORRUPT_PAUSE_MS apart. */
+#define CORRUPT_RETRIES  5
+#define CORRUPT_PAUSE_MS 20
+
+/* A descriptor found in /proc: who holds it and the memfd's description. */
+struct memfd_ent {
+	long  pid;
+	int   fd;
+	char *desc;
+};
+
+struct memfd_list {
+	struct memfd_ent *v;
+	size_t            n, cap;
+};
+
+/* The whole of @s as a non-negative decimal number, or -1. */
+static long dec(const char *s)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return errno || *end ? -1 : v;
+}
+
+/* The description of a libmfshare memfd in its /proc link @target
+ * ("/memfd:mfshare:KEY (deleted)" gives "mfshare:KEY"), and its length in
+ * *@len; NULL if @target is something else. */
+static const char *memfd_desc(const char *target, size_t *len)
+{
+	static const char pre[] = "/memfd:", ours[] = "mfshare", del[] = " (deleted)";
+	const char *d = target + sizeof pre - 1;
+	size_t n;
+
+	if (strncmp(target, pre, sizeof pre - 1) != 0 ||
+	    strncmp(d, ours, sizeof ours - 1) != 0)
+		return NULL;
+	/* "mfshare" alone or "mfshare:...", not another program's "mfsharex". */
+	if (d[sizeof ours - 1] != '\0' && d[sizeof ours - 1] != ':' &&
+	    d[sizeof ours - 1] != ' ')
+		return NULL;
+	n = strlen(d);
+	if (n >= sizeof del - 1 && strcmp(d + n - (sizeof del - 1), del) == 0)
+		n -= sizeof del - 1;
+	*len = n;
+	return d;
+}
+
+/* Add the libmfshare memfds among process @pid's descriptors to @l.
+ * A process we may not look into, or that ended meanwhile, adds nothing.
+ * Returns 0, or -1 when out of memory. */
+static int scan_pid(long pid, struct memfd_list *l)
+{
+	char dir[64], link[96], target[4096];
+	struct dirent *e;
+	ssize_t n;
+	DIR *d;
+	long fd;
+	int r = 0;
+
+	snprintf(dir, sizeof dir, "/proc/%ld/fd", pid);
+	if (!(d = opendir(dir)))
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		const char *found;
+		char *desc;
+		size_t len;
+
+		if ((fd = dec(e->d_name)) < 0 || fd > 0x7fffffffL)
+			continue;
+		snprintf(link, sizeof link, "%s/%ld", dir, fd);
+		n = readlink(link, target, sizeof target - 1);
+		if (n < 0)
+			continue;
+		target[n] = '\0';
+		if (!(found = memfd_desc(target, &len)))
+			continue;
+		if (!(desc = strndup(found, len))) {
+			r = -1;
+			break;
+		}
+		if (l->n == l->cap) {
+			size_t cap = l->cap ? l->cap * 2 : 16;
+			struct memfd_ent *v = realloc(l->v, cap * sizeof *v);
+
+			if (!v) {
+				free(desc);
+				r = -1;
+				break;
+			}
+			l->v = v;
+			l->cap = cap;
+		}
+		l->v[l->n].pid = pid;
+		l->v[l->n].fd = (int)fd;
+		l->v[l->n].desc = desc;
+		l->n++;
+	}
+	closedir(d);
+	return r;
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct memfd_ent *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return (x->fd > y->fd) - (x->fd < y->fd);
+}
+
+/* One -m line: the segment's size, refcount and seal, or the error that
+ * kept us from reading it (@err != 0). */
+static void print_memfd(const struct memfd_ent *m, const mfs_stat *st, int err,
+                        int json)
+{
+	if (json) {
+		printf("{\"pid\":%ld,\"fd\":%d,", m->pid, m->fd);
+		if (err)
+			printf("\"error\":\"%s\"", mfs_err_name(err));
+		else
+			printf("\"size\":%" PRIu64 ",\"refcount\":%" PRIu32 ",\"sealed\":%d",
+			       st->size, st->refcount, st->sealed ? 1 : 0);
+		fputs(",\"description\":", stdout);
+		json_str(m->desc);
+		fputs("}\n", stdout);
+		return;
+	}
+	printf("memfd: pid=%ld fd=%d ", m->pid, m->fd);
+	if (err)
+		printf("error=%s", mfs_err_name(err));
+	else
+		printf("size=%" PRIu64 " refcount=%" PRIu32 " sealed=%d", st->size,
+		       st->refcount, st->sealed ? 1 : 0);
+	fputs(" description=", stdout);
+	text_str(m->desc);
+	putchar('\n');
+}
+
+/* List every libmfshare memfd in /proc/[pid]/fd.  Returns the exit status:
+ * 0, or 1 if one could not be read (or /proc cannot be). */
+static int list_memfds(const struct cfg *c)
+{
+	struct memfd_list l = { NULL, 0, 0 };
+	char path[96], detail[1024];
+	long pid, self = (long)getpid();
+	struct dirent *e;
+	mfs_stat st;
+	const struct timespec nap = { 0, CORRUPT_PAUSE_MS * 1000000L };
+	size_t i;
+	DIR *d;
+	int r, tries, status = 0;
+
+	if (!(d = opendir("/proc"))) {
+		fprintf(stderr, PROG ": /proc: %s\n", strerror(errno));
+		return 1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if ((pid = dec(e->d_name)) <= 0 || pid == self)
+			continue;
+		if (scan_pid(pid, &l) != 0) {
+			fprintf(stderr, PROG ": /proc: %s\n", strerror(ENOMEM));
+			status = 1;
+			break;
+		}
+	}
+	closedir(d);
+	if (l.n)
+		qsort(l.v, l.n, sizeof *l.v, ent_cmp);
+
+	for (i = 0; i < l.n; i++) {
+		snprintf(path, sizeof path, "/proc/%ld/fd/%d", l.v[i].pid, l.v[i].fd);
+		/* Stale ones too: a descriptor held without an attachment. */
+		r = mfs_inspect_path(path, 1, &st, NULL, 0, NULL);
+		/* A memfd shows in /proc before its creator has sized it and
+		 * written the header: give one that looks corrupt a moment. */
+		for (tries = 0; r == MFS_E_CORRUPT && tries < CORRUPT_RETRIES; tries++) {
+			nanosleep(&nap, NULL);
+			r = mfs_inspect_path(path, 1, &st, NULL, 0, NULL);
+		}
+		/* Not ours to read, or closed (or its process gone) since the
+		 * scan: not listed. */
+		if (r == MFS_E_PERMISSION || r == MFS_E_NOT_FOUND)
+			continue;
+		if (r != 0) {
+			snprintf(detail, sizeof detail, "%s", mfs_last_error());
+			report(path, r, detail, NULL);
+			status = 1;
+		}
+		print_memfd(&l.v[i], &st, r, c->json);
+	}
+	for (i = 0; i < l.n; i++)
+		free(l.v[i].desc);
+	free(l.v);
+	return status;
+}
+
 /* ------------------------------------------------------------ main */
 
 static int bad_usage(const char *fmt, const char *arg)
@@ -303,6 +526,7 @@ int main(int argc, char **argv)
 		{ "dir",     required_argument, NULL, 'd' },
 		{ "json",    no_argument,       NULL, 'j' },
 		{ "stale",   no_argument,       NULL, 's' },
+		{ "memfd",   no_argument,       NULL, 'm' },
 		{ "help",    no_argument,       NULL, 'h' },
 		{ "version", no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -313,7 +537,7 @@ int main(int argc, char **argv)
 
 	memset(&c, 0, sizeof c);
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":b:d:jshV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":b:d:jmshV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'b':
 			if (strcmp(optarg, "shm") == 0)
@@ -340,6 +564,9 @@ int main(int argc, char **argv)
 		case 's':
 			c.stale = 1;
 			break;
+		case 'm':
+			c.memfd = 1;
+			break;
 		case 'h':
 			help();
 			return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
@@ -357,6 +584,14 @@ int main(int argc, char **argv)
 			return bad_usage("%s: unknown option", argv[optind - 1]);
 		}
 	}
+	if (c.memfd) {
+		if (optind < argc)
+			return bad_usage("%s: -m takes no KEY or PATH", argv[optind]);
+		if (c.opts.backend || c.opts.dir)
+			return bad_usage("%s", "-m lists memfd segments; -b and -d do not apply");
+		status = list_memfds(&c);
+		goto out;
+	}
 	if (c.opts.backend == MFS_BACKEND_FILE && !c.opts.dir)
 		return bad_usage("%s", "-b file needs -d DIR");
 	if (c.opts.dir && c.opts.backend != MFS_BACKEND_FILE &&
@@ -368,7 +603,7 @@ int main(int argc, char **argv)
 
 	for (i = optind; i < argc; i++)
 		status |= dump(argv[i], &c, &blocks);
-
+out:
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, PROG ": writing the output: %s\n", strerror(errno));
 		return 1;
