@@ -209,6 +209,23 @@ MFS_EXTERN int mfs_detach(mfs_segment *seg);
  */
 MFS_EXTERN int mfs_remove(const char *key, const mfs_options *opts);
 
+/*
+ * mfs_reap - remove the name only if the segment is stale (every attacher
+ * dead, or half-made by a dead creator, or destroyed but not unlinked);
+ * the check and the unlink are atomic with respect to attachers.  Never
+ * attaches, never takes the lock.  Needs only what the file system
+ * allows (no ownership policy: a stale segment has no one to protect).
+ * Returns 0 when it removed a stale segment.
+ * Errors: MFS_E_BUSY (the segment has a live attacher: left alone),
+ * MFS_E_NOT_FOUND (no such name), MFS_E_CORRUPT (not a segment: left
+ * alone), MFS_E_PERMISSION, MFS_E_KEY, MFS_E_INVALID (MEMFD, bad options).
+ */
+MFS_EXTERN int mfs_reap(const char *key, const mfs_options *opts);
+
+/* mfs_reap_path - as mfs_reap, for the file at @path (a symbolic link at
+ * @path is refused, MFS_E_CORRUPT). */
+MFS_EXTERN int mfs_reap_path(const char *path);
+
 /* ------------------------------------------------------------------ */
 /* Access                                                              */
 

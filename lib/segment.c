@@ -18,12 +18,14 @@
 #include "crash.h"
 
 #include <atomic_ops.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define RETRY 1 /* internal: the segment is being created or the gate is busy */
@@ -610,6 +612,42 @@ MFS_EXTERN int mfs_open(const char *key, size_t size, const mfs_options *opts,
 	return mfs__fail(MFS_E_UNKNOWN, "mfs_open %s: the name kept changing under us", key);
 }
 
+/*
+ * A segment built unnamed (O_TMPFILE) and then linked into place: every
+ * descriptor reopened from its creator's still reads "DIR/#INO (deleted)"
+ * in /proc.  If the file has a link, put its name in DIR into @path (the
+ * same file: same device and inode); 0 when found.
+ */
+static int linked_name(int fd, char *path, size_t len)
+{
+	char dir[4096];
+	struct stat st, est;
+	struct dirent *e;
+	char *slash, *d;
+	DIR *dp;
+	int found = -1;
+
+	d = strstr(path, " (deleted)");
+	slash = strrchr(path, '/');
+	if (!d || d[10] != '\0' || !slash || slash[1] != '#' || fstat(fd, &st) < 0 ||
+	    st.st_nlink == 0 || (size_t)(slash - path) >= sizeof dir)
+		return -1;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (!(dp = opendir(dir[0] ? dir : "/")))
+		return -1;
+	while ((e = readdir(dp)))
+		if (e->d_ino == st.st_ino &&
+		    fstatat(dirfd(dp), e->d_name, &est, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(est.st_mode) && est.st_dev == st.st_dev && est.st_ino == st.st_ino &&
+		    (size_t)snprintf(path, len, "%s/%s", dir, e->d_name) < len) {
+			found = 0;
+			break;
+		}
+	closedir(dp);
+	return found;
+}
+
 /* What a received descriptor names, if it still has a name: the path
  * (and a key when the path is one of our backends' layouts). */
 static void name_of_fd(mfs_segment *seg, int fd)
@@ -633,6 +671,13 @@ static void name_of_fd(mfs_segment *seg, int fd)
 			seg->key = dupstr(path + 15);
 		seg->be = &mfs__backend_memfd;
 		return;
+	}
+	if (path[0] == '/' && strstr(path, " (deleted)")) {
+		char linked[4096];
+
+		strcpy(linked, path);
+		if (linked_name(fd, linked, sizeof linked) == 0)
+			strcpy(path, linked);
 	}
 	seg->native = dupstr(path);
 	if (path[0] != '/' || strstr(path, " (deleted)"))
@@ -750,14 +795,66 @@ MFS_EXTERN int mfs_detach(mfs_segment *seg)
 
 /* ------------------------------------------------------------ remove */
 
-MFS_EXTERN int mfs_remove(const char *key, const mfs_options *opts)
+/*
+ * Remove the name at @loc: always (mfs_remove), or only when the segment
+ * is stale (@only_stale: mfs_reap; a live one gives MFS_E_BUSY).  The
+ * decision and the unlink happen under the exclusive gate, so a segment
+ * cannot come to life between them.  @policy: apply attach's ownership
+ * policy (mfs_remove); a reap only needs what the kernel allows.
+ */
+static int remove_at(const struct mfs__backend *be, const struct mfs__loc *loc,
+                     int policy, int foreign, int only_stale)
 {
-	const struct mfs__backend *be;
-	struct mfs__loc loc;
 	struct mfs__finfo fi;
 	struct mfs_header h;
 	char why[200];
 	int r, fd = -1, stale;
+
+	if ((r = be->open(loc, 1, &fd)) != 0)
+		return r;
+	if ((r = mfs__finfo(fd, &fi)) != 0)
+		goto out;
+	if (!fi.regular) {
+		r = mfs__fail(MFS_E_CORRUPT, "%s: not a regular file", loc->path);
+		goto out;
+	}
+	if (policy && (r = mfs__may_access(&fi, 1, foreign, loc->path)) != 0)
+		goto out; /* the same policy as attach: the creator's mode decides */
+	if ((r = mfs__read_header(fd, &h, loc->path)) != 0)
+		goto out;
+	if (mfs__hdr_validate(&h, fi.size, why, sizeof why) != 0) {
+		r = mfs__fail(MFS_E_CORRUPT, "%s: %s", loc->path, why);
+		goto out;
+	}
+	if (mfs__gate_take(fd, 1, MFS_GATE_WAIT_MS) != 0) {
+		r = mfs__fail(only_stale ? MFS_E_BUSY : MFS_E_TIMEOUT, "%s: the segment "
+		              "stayed busy (being created or attached)", loc->path);
+		goto out;
+	}
+	MFS_CRASH(remove_gate);
+	if ((r = mfs__read_header(fd, &h, loc->path)) != 0)
+		goto out;
+	stale = h.state != MFS_STATE_READY ||
+	        mfs__count_live(fd, &h, h.slot_high, NULL) == 0;
+	if (only_stale && !stale) {
+		r = mfs__fail(MFS_E_BUSY, "%s: has a live attacher; not removed", loc->path);
+		goto out;
+	}
+	r = be->unlink_same(loc, fd);
+	MFS_CRASH(remove_unlinked);
+	if (r == 0 && stale && !only_stale)
+		r = mfs__fail(MFS_E_NOT_FOUND, "%s: stale (no live attacher); its name "
+		              "was cleaned up", loc->path);
+out:
+	mfs__close(fd);
+	return r;
+}
+
+MFS_EXTERN int mfs_remove(const char *key, const mfs_options *opts)
+{
+	const struct mfs__backend *be;
+	struct mfs__loc loc;
+	int r;
 
 	if ((r = pick("mfs_remove", opts, 1, &be)) != 0)
 		return r;
@@ -765,41 +862,41 @@ MFS_EXTERN int mfs_remove(const char *key, const mfs_options *opts)
 		return r;
 	if ((r = be->locate(key, opts, 0, &loc)) != 0)
 		return r;
-	if ((r = be->open(&loc, 1, &fd)) != 0)
+	return remove_at(be, &loc, 1, opts && (opts->flags & MFS_ALLOW_FOREIGN), 0);
+}
+
+MFS_EXTERN int mfs_reap(const char *key, const mfs_options *opts)
+{
+	const struct mfs__backend *be;
+	struct mfs__loc loc;
+	int r;
+
+	if ((r = pick("mfs_reap", opts, 1, &be)) != 0)
 		return r;
-	if ((r = mfs__finfo(fd, &fi)) != 0)
-		goto out;
-	if (!fi.regular) {
-		r = mfs__fail(MFS_E_CORRUPT, "%s: not a regular file", loc.path);
-		goto out;
-	}
-	if ((r = mfs__may_access(&fi, 1, opts && (opts->flags & MFS_ALLOW_FOREIGN),
-	                         loc.path)) != 0)
-		goto out; /* the same policy as attach: the creator's mode decides */
-	if ((r = mfs__read_header(fd, &h, loc.path)) != 0)
-		goto out;
-	if (mfs__hdr_validate(&h, fi.size, why, sizeof why) != 0) {
-		r = mfs__fail(MFS_E_CORRUPT, "%s: %s", loc.path, why);
-		goto out;
-	}
-	if (mfs__gate_take(fd, 1, MFS_GATE_WAIT_MS) != 0) {
-		r = mfs__fail(MFS_E_TIMEOUT, "mfs_remove %s: the segment stayed busy "
-		              "(being created?)", loc.path);
-		goto out;
-	}
-	MFS_CRASH(remove_gate);
-	if ((r = mfs__read_header(fd, &h, loc.path)) != 0)
-		goto out;
-	stale = h.state != MFS_STATE_READY ||
-	        mfs__count_live(fd, &h, h.slot_high, NULL) == 0;
-	r = be->unlink_same(&loc, fd);
-	MFS_CRASH(remove_unlinked);
-	if (r == 0 && stale)
-		r = mfs__fail(MFS_E_NOT_FOUND, "%s: stale (no live attacher); its name "
-		              "was cleaned up", loc.path);
-out:
-	mfs__close(fd);
-	return r;
+	if ((r = mfs__check_key(key)) != 0)
+		return r;
+	if ((r = be->locate(key, opts, 0, &loc)) != 0)
+		return r;
+	return remove_at(be, &loc, 0, 0, 1);
+}
+
+MFS_EXTERN int mfs_reap_path(const char *path)
+{
+	struct mfs__loc loc;
+	const char *base;
+	char dir[4096];
+	int r;
+
+	if (!path || !(base = strrchr(path, '/')) || !base[1])
+		return mfs__fail(MFS_E_INVALID, "mfs_reap_path: \"%s\" is not a path "
+		                 "to a file", path ? path : "(null)");
+	if ((size_t)(base - path) >= sizeof dir)
+		return mfs__fail(MFS_E_INVALID, "mfs_reap_path: path too long");
+	memcpy(dir, path, (size_t)(base - path));
+	dir[base - path] = '\0';
+	if ((r = mfs__loc_set(&loc, dir[0] ? dir : "/", base + 1)) != 0)
+		return r;
+	return remove_at(&mfs__backend_file, &loc, 0, 0, 1);
 }
 
 /* ------------------------------------------------------------ access */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -222,6 +223,7 @@ MFS_EXTERN int mfs_recv(int sock, const mfs_options *opts, int timeout_ms,
 	} ctl;
 	struct cmsghdr *c;
 	struct pollfd pfd;
+	struct stat sb;
 	int fds[8], nfds = 0, r, k, cnt;
 	ssize_t n;
 
@@ -229,6 +231,9 @@ MFS_EXTERN int mfs_recv(int sock, const mfs_options *opts, int timeout_ms,
 		*out = NULL;
 	if (!out || sock < 0)
 		return mfs__fail(MFS_E_INVALID, "mfs_recv: bad argument");
+	/* Before waiting: a pipe or file would only time out in poll. */
+	if (fstat(sock, &sb) < 0 || !S_ISSOCK(sb.st_mode))
+		return mfs__fail(MFS_E_INVALID, "mfs_recv: %d is not a socket", sock);
 	if (timeout_ms >= 0) {
 		pfd.fd = sock;
 		pfd.events = POLLIN;
