@@ -315,19 +315,46 @@ int mfs__dir_publish(const struct mfs__loc *loc, int fd)
 	return mfs__fail_errno(errno, "link %s into place", loc->path);
 }
 
-int mfs__dir_open(const struct mfs__loc *loc, int rw, int *fd)
+/*
+ * Open @path only if it is a regular file, and never open anything else:
+ * the name is resolved with O_PATH (which opens no FIFO, socket or device,
+ * so a planted one sees no opener, and a device open has no side effect),
+ * checked with fstat, and only then opened for real through /proc/self/fd
+ * (the same inode, whatever happens to the name meanwhile).
+ */
+int mfs__open_regular(const char *path, int rw, int nofollow, int *fd)
 {
-	int f = open(loc->path, (rw ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC |
-	             O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+	char proc[64];
+	int p, f, e;
 
-	if (f < 0) {
-		if (errno == ELOOP)
-			return mfs__fail(MFS_E_CORRUPT, "%s: a symbolic link, not a segment",
-			                 loc->path);
-		return mfs__fail_errno(errno, "open %s", loc->path);
+	p = open(path, O_PATH | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+	if (p < 0)
+		return mfs__fail_errno(errno, "open %s", path);
+	if (fstat(p, &st) < 0) {
+		e = errno;
+		close(p);
+		return mfs__fail_errno(e, "fstat %s", path);
 	}
+	if (!S_ISREG(st.st_mode)) {
+		close(p);
+		if (S_ISLNK(st.st_mode))
+			return mfs__fail(MFS_E_CORRUPT, "%s: a symbolic link, not a segment", path);
+		return mfs__fail(MFS_E_CORRUPT, "%s: not a regular file", path);
+	}
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", p);
+	f = open(proc, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+	e = errno;
+	close(p);
+	if (f < 0)
+		return mfs__fail_errno(e, "open %s", path);
 	*fd = f;
 	return 0;
+}
+
+int mfs__dir_open(const struct mfs__loc *loc, int rw, int *fd)
+{
+	return mfs__open_regular(loc->path, rw, 1, fd);
 }
 
 int mfs__dir_unlink_same(const struct mfs__loc *loc, int fd)

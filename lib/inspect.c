@@ -30,8 +30,12 @@ void mfs__fill_stat(mfs_stat *st, const struct mfs_header *h, int fd, int own_sl
 	st->locked = w != 0;
 	os = MFS_LOCK_SLOT(w);
 	st->lock_owner = (long)h->owner_pid;
-	if (w != 0 && st->lock_owner == 0 && os < MFS_SLOTS)
-		st->lock_owner = (long)h->slots[os].pid; /* holder between CAS and record */
+	/* Between its CAS and its owner record the holder is named only by
+	 * its slot; the record is then 0, or stale: a dead holder's, when the
+	 * holder took the lock over from it (and maybe died there too). */
+	if (w != 0 && os < MFS_SLOTS && h->slots[os].pid != 0 &&
+	    h->slots[os].pid != h->owner_pid)
+		st->lock_owner = (long)h->slots[os].pid;
 	if (w == 0)
 		st->lock_owner = 0;
 	st->seq = h->seq;
@@ -47,7 +51,7 @@ void mfs__fill_stat(mfs_stat *st, const struct mfs_header *h, int fd, int own_sl
 	st->slot_high = h->slot_high;
 	st->dead_slots = dead;
 	st->lock_word = w;
-	st->lock_owner_tid = w ? (long)h->owner_tid : 0;
+	st->lock_owner_tid = w && st->lock_owner == (long)h->owner_pid ? (long)h->owner_tid : 0;
 	if (w == 0)
 		st->lock_owner_alive = -1;
 	else if (MFS_LOCK_STATE(w) == 0 || MFS_LOCK_STATE(w) == 3 || os >= MFS_SLOTS)
@@ -55,7 +59,7 @@ void mfs__fill_stat(mfs_stat *st, const struct mfs_header *h, int fd, int own_sl
 	else if ((int)os == own_slot)
 		st->lock_owner_alive = 1;
 	else
-		st->lock_owner_alive = mfs__tok_held(fd, MFS_SLOT_BYTE(os), 0);
+		st->lock_owner_alive = mfs__tok_held(fd, MFS_SLOT_BYTE(os), 1);
 	st->lock_waiters = h->lock_waiters;
 	st->seq_waiters = h->seq_waiters;
 	st->uid = fi ? fi->uid : h->creator_uid;
@@ -111,8 +115,13 @@ static int inspect_fd(int fd, const char *what, int stale_ok, mfs_stat *st,
 		if (live == 0)
 			return mfs__fail(MFS_E_NOT_FOUND, "%s: stale: no live attacher", what);
 	}
-	if (st)
+	if (st) {
 		mfs__fill_stat(st, &h, fd, -1, &fi);
+		/* fill_stat probed the tokens again: the last attacher may have
+		 * gone since the count above.  Found means a live attacher. */
+		if (!stale_ok && st->refcount == 0)
+			return mfs__fail(MFS_E_NOT_FOUND, "%s: stale: no live attacher", what);
+	}
 	for (i = 0; i < h.slot_high && i < MFS_SLOTS; i++) {
 		if (h.slots[i].pid == 0)
 			continue;
@@ -121,7 +130,7 @@ static int inspect_fd(int fd, const char *what, int stale_ok, mfs_stat *st,
 			att[n].pid = (long)h.slots[i].pid;
 			att[n].tid = (long)h.slots[i].tid;
 			att[n].start_time = h.slots[i].start;
-			att[n].alive = mfs__tok_held(fd, MFS_SLOT_BYTE(i), 0);
+			att[n].alive = mfs__tok_held(fd, MFS_SLOT_BYTE(i), 1);
 		}
 		n++;
 	}
@@ -178,9 +187,11 @@ MFS_EXTERN int mfs_inspect_path(const char *path, int stale_ok, mfs_stat *st,
 
 	if (!path || (!st && !natt))
 		return mfs__fail(MFS_E_INVALID, "mfs_inspect_path: NULL argument");
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
-		return mfs__fail_errno(errno, "open %s", path);
+	/* Follows symbolic links (for /proc/PID/fd/N), but opens nothing
+	 * that is not a regular file: a link to a device or FIFO is refused
+	 * unopened. */
+	if ((r = mfs__open_regular(path, 0, 0, &fd)) != 0)
+		return r;
 	r = inspect_wait(fd, path, stale_ok, st, att, max, natt);
 	mfs__close(fd);
 	return r;

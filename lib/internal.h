@@ -138,6 +138,10 @@ int mfs__finfo(int fd, struct mfs__finfo *fi);
 int mfs__may_access(const struct mfs__finfo *fi, int rw, int foreign, const char *what);
 /* pread the whole header; MFS_E_CORRUPT if short. */
 int mfs__read_header(int fd, struct mfs_header *h, const char *what);
+/* Open @path (O_RDWR if @rw, else O_RDONLY; @nofollow: a symbolic link at
+ * @path is refused) only if it is a regular file: anything else gives
+ * MFS_E_CORRUPT without ever being opened (see file-posix.c). */
+int mfs__open_regular(const char *path, int rw, int nofollow, int *fd);
 /* A new description of the object behind @fd (O_RDWR or O_RDONLY). */
 int mfs__reopen(int fd, int rw, int *out);
 int mfs__map(int fd, uint64_t size, int ro_from, void **addr);

@@ -37,12 +37,6 @@
 
 #define SPINS 100
 
-static int is_holder(const struct mfs_header *h, const struct mfs__self *me)
-{
-	return AO_int_load(AOI(&h->owner_tid)) == me->tid &&
-	       AO_int_load(AOI(&h->owner_pid)) == me->pid;
-}
-
 static void set_owner(struct mfs_header *h, const struct mfs__self *me)
 {
 	MFS_CRASH(lock_taken);
@@ -56,6 +50,22 @@ static int holder_dead(const mfs_segment *seg, unsigned w)
 	if (MFS_LOCK_STATE(w) == 0 || MFS_LOCK_STATE(w) == 3)
 		return 1;
 	return !mfs__slot_alive(seg, MFS_LOCK_SLOT(w));
+}
+
+/*
+ * Whether the calling thread holds word @w (through any handle).  The
+ * owner record alone is not enough: a holder that died leaves its pid and
+ * tid behind, and a process that later gets the same pid (and, being
+ * single-threaded, the same tid) would take the dead lock for its own.
+ * The slot the word names must also be alive.  Unlocking through the
+ * handle that locked costs no system call (its own slot is alive).
+ */
+static int is_holder(const mfs_segment *seg, unsigned w, const struct mfs__self *me)
+{
+	const struct mfs_header *h = seg->hdr;
+
+	return w != 0 && AO_int_load(AOI(&h->owner_tid)) == me->tid &&
+	       AO_int_load(AOI(&h->owner_pid)) == me->pid && !holder_dead(seg, w);
 }
 
 /* Try to take @w over from its dead holder. */
@@ -83,7 +93,7 @@ static int lock_slow(mfs_segment *seg, int timeout_ms, int try)
 	int spins = SPINS, probe = try, slice;
 
 	w = AO_int_load_acquire(AOI(&h->lock));
-	if (w != 0 && is_holder(h, me))
+	if (is_holder(seg, w, me))
 		return mfs__fail(MFS_E_LOCK, "lock: this thread already holds the lock "
 		                 "of %s", seg->native ? seg->native : "the segment");
 	if (timeout_ms >= 0)
@@ -207,7 +217,7 @@ MFS_EXTERN int mfs_unlock(mfs_segment *seg)
 	h = seg->hdr;
 	me = mfs__self();
 	w = AO_int_load(AOI(&h->lock));
-	if (w == 0 || !is_holder(h, me))
+	if (!is_holder(seg, w, me))
 		return mfs__fail(MFS_E_LOCK, "unlock: this thread does not hold the lock "
 		                 "of %s", seg->native ? seg->native : "the segment");
 	AO_int_store(AOI(&h->owner_tid), 0);
@@ -227,6 +237,6 @@ void mfs__unlock_if_mine(mfs_segment *seg)
 {
 	unsigned w = AO_int_load(AOI(&seg->hdr->lock));
 
-	if (w != 0 && is_holder(seg->hdr, mfs__self()))
+	if (is_holder(seg, w, mfs__self()))
 		mfs_unlock(seg);
 }

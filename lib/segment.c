@@ -180,9 +180,16 @@ int mfs__slot_alive(const mfs_segment *seg, unsigned slot)
 		return 0;
 	if (slot == seg->slot)
 		return 1; /* our own token: our own description cannot see it */
-	return mfs__tok_held(seg->fd, MFS_SLOT_BYTE(slot), 0);
+	return mfs__tok_held(seg->fd, MFS_SLOT_BYTE(slot), 1);
 }
 
+/*
+ * A token is an exclusive lock, which needs a descriptor open for
+ * writing: probing for exclusive holders only (the 1 above and below)
+ * keeps a process that may only read the file from making a dead slot
+ * look alive with a shared lock (which would wedge a dead holder's lock
+ * and keep a stale segment from being reaped).
+ */
 unsigned mfs__count_live(int fd, const struct mfs_header *h, unsigned slot_high,
                          unsigned *dead)
 {
@@ -191,7 +198,7 @@ unsigned mfs__count_live(int fd, const struct mfs_header *h, unsigned slot_high,
 	if (slot_high > MFS_SLOTS)
 		slot_high = MFS_SLOTS;
 	for (i = 0; i < slot_high; i++) {
-		if (mfs__tok_held(fd, MFS_SLOT_BYTE(i), 0))
+		if (mfs__tok_held(fd, MFS_SLOT_BYTE(i), 1))
 			live++;
 		else if (h->slots[i].pid != 0)
 			d++;
@@ -581,6 +588,7 @@ MFS_EXTERN int mfs_open(const char *key, size_t size, const mfs_options *opts,
                         mfs_segment **out, int *created)
 {
 	const struct mfs__backend *be;
+	uint64_t end = mfs__now_ms() + MFS_ATTACH_WAIT_MS;
 	int r, i;
 
 	if (created)
@@ -608,6 +616,13 @@ MFS_EXTERN int mfs_open(const char *key, size_t size, const mfs_options *opts,
 		}
 		if (r != MFS_E_EXISTS)
 			return r;
+		/* Stale to attach, taken to create: a stale segment whose gate
+		 * somebody holds (each round waits 1 s for it).  Bounded like
+		 * attach. */
+		if (mfs__now_ms() >= end)
+			return mfs__fail(MFS_E_TIMEOUT, "mfs_open %s: the name stayed taken "
+			                 "by a stale segment that could not be reaped for %d ms",
+			                 key, MFS_ATTACH_WAIT_MS);
 	}
 	return mfs__fail(MFS_E_UNKNOWN, "mfs_open %s: the name kept changing under us", key);
 }

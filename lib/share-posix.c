@@ -351,9 +351,8 @@ MFS_EXTERN int mfs_attach_locator(const char *locator, const mfs_options *opts,
 			return mfs__fail(MFS_E_INVALID, "mfs_attach_locator: \"%.60s\": "
 			                 "expected memfd:PID/FD", locator);
 		snprintf(path, sizeof path, "/proc/%ld/fd/%d", pid, fd);
-		fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-		if (fd < 0)
-			return mfs__fail_errno(errno, "mfs_attach_locator: open %s", path);
+		if ((r = mfs__open_regular(path, 1, 0, &fd)) != 0)
+			return r; /* not even opened unless a regular file */
 		r = mfs_attach_fd(fd, &o, out);
 		close(fd);
 		return r;
