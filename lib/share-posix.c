@@ -255,8 +255,11 @@ MFS_EXTERN int mfs_recv(int sock, const mfs_options *opts, int timeout_ms,
 	msg.msg_iovlen = 1;
 	msg.msg_control = ctl.buf;
 	msg.msg_controllen = sizeof ctl.buf;
+	/* No MSG_WAITALL: a peer that sent part of a message and went quiet
+	 * would hold us past the timeout.  mfs_send's message comes in one
+	 * piece; a short read is not one of ours (MFS_E_CORRUPT below). */
 	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno == ENOTSOCK || errno == EBADF)
