@@ -173,7 +173,9 @@ MFS_EXTERN int mfs_attach(const char *key, const mfs_options *opts, mfs_segment 
  * @created: if not NULL, set to 1 in the creator, else 0 (0 on failure).
  * The existing segment's size wins.  Errors: those of mfs_create and
  * mfs_attach; MFS_E_INVALID_SIZE only when a segment must be created with
- * @size 0; MFS_E_CORRUPT when the name holds a non-segment (never replaced).
+ * @size 0; MFS_E_CORRUPT when the name holds a non-segment (never replaced);
+ * MFS_E_TIMEOUT when the name stayed in transition for 10 s (e.g. a stale
+ * segment whose gate another process keeps held).
  */
 MFS_EXTERN int mfs_open(const char *key, size_t size, const mfs_options *opts,
                         mfs_segment **out, int *created);

@@ -18,7 +18,7 @@
 static int runtime_locate(const char *key, const mfs_options *o, int create,
                           struct mfs__loc *loc)
 {
-	const char *base = o && o->dir ? o->dir : getenv("XDG_RUNTIME_DIR");
+	const char *base = o && o->dir ? o->dir : secure_getenv("XDG_RUNTIME_DIR");
 	char dir[4096];
 	struct stat st;
 

@@ -136,7 +136,7 @@ static int parse_fd(const char *s, int *fd)
 
 MFS_EXTERN int mfs_attach_inherited(const mfs_options *opts, mfs_segment **out)
 {
-	const char *v = getenv(MFS_FD_ENV);
+	const char *v = secure_getenv(MFS_FD_ENV); /* not in setuid programs */
 	int fd;
 
 	if (out)
