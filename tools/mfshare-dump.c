@@ -1349,7 +1349,9 @@ static int parse_sources(const char *a, unsigned *src)
 
 enum { OPT_ONLY = 256, OPT_CLEAN };
 
-int main(int argc, char **argv)
+/* The option parsing and the run; main() frees what it allocated on every
+ * path, early usage errors included. */
+static int run(int argc, char **argv, struct cfg *c)
 {
 	static const struct option longopts[] = {
 		{ "backend", required_argument, NULL, 'b' },
@@ -1366,13 +1368,11 @@ int main(int argc, char **argv)
 		{ "version", no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct cfg c;
 	unsigned blocks = 0;
 	int ch, i, status = 0;
 
-	memset(&c, 0, sizeof c);
-	c.sources = SRC_ALL;
-	if (!(c.dirs = calloc((size_t)argc, sizeof *c.dirs))) {
+	c->sources = SRC_ALL;
+	if (!(c->dirs = calloc((size_t)argc, sizeof *c->dirs))) {
 		fprintf(stderr, PROG ": %s\n", strerror(ENOMEM));
 		return 1;
 	}
@@ -1381,11 +1381,11 @@ int main(int argc, char **argv)
 		switch (ch) {
 		case 'b':
 			if (strcmp(optarg, "shm") == 0)
-				c.opts.backend = MFS_BACKEND_SHM;
+				c->opts.backend = MFS_BACKEND_SHM;
 			else if (strcmp(optarg, "runtime") == 0)
-				c.opts.backend = MFS_BACKEND_RUNTIME_DIR;
+				c->opts.backend = MFS_BACKEND_RUNTIME_DIR;
 			else if (strcmp(optarg, "file") == 0)
-				c.opts.backend = MFS_BACKEND_FILE;
+				c->opts.backend = MFS_BACKEND_FILE;
 			else if (strcmp(optarg, "memfd") == 0)
 				return bad_usage("-b %s: memfd segments have no name; "
 				                 "give /proc/PID/fd/N instead", optarg);
@@ -1396,41 +1396,41 @@ int main(int argc, char **argv)
 		case 'd':
 			if (!*optarg)
 				return bad_usage("%s", "-d needs a directory");
-			c.dirs[c.ndirs++] = optarg;
-			c.opts.dir = optarg;
+			c->dirs[c->ndirs++] = optarg;
+			c->opts.dir = optarg;
 			break;
 		case 'j':
-			c.json = 1;
+			c->json = 1;
 			break;
 		case 's':
-			c.stale = 1;
+			c->stale = 1;
 			break;
 		case 'm':
-			c.memfd = 1;
+			c->memfd = 1;
 			break;
 		case 'a':
-			c.all = 1;
+			c->all = 1;
 			break;
 		case OPT_ONLY:
-			if (parse_sources(optarg, &c.sources) != 0)
+			if (parse_sources(optarg, &c->sources) != 0)
 				return bad_usage("--only=%s: a list of shm, runtime, memfd, dir",
 				                 optarg);
-			c.only = 1;
+			c->only = 1;
 			break;
 		case OPT_CLEAN:
-			c.clean = 1;
+			c->clean = 1;
 			break;
 		case 'n':
-			c.dry_run = 1;
+			c->dry_run = 1;
 			break;
 		case 'x':
-			c.hex = 1;
-			if (optarg && parse_hex_arg(optarg, &c) != 0)
+			c->hex = 1;
+			if (optarg && parse_hex_arg(optarg, c) != 0)
 				return bad_usage("-x %s: want OFFSET, OFFSET:LEN or :LEN (decimal "
 				                 "or 0x hexadecimal)", optarg);
 			if (!optarg) {
-				c.hex_off = 0;
-				c.hex_len = UINT64_MAX;
+				c->hex_off = 0;
+				c->hex_len = UINT64_MAX;
 			}
 			break;
 		case 'h':
@@ -1450,57 +1450,67 @@ int main(int argc, char **argv)
 			return bad_usage("%s: unknown option", argv[optind - 1]);
 		}
 	}
-	if (c.memfd) {
+	if (c->memfd) {
 		if (optind < argc)
 			return bad_usage("%s: -m takes no KEY or PATH", argv[optind]);
-		if (c.opts.backend || c.ndirs)
+		if (c->opts.backend || c->ndirs)
 			return bad_usage("%s", "-m lists memfd segments; -b and -d do not apply");
-		if (c.all || c.clean || c.hex || c.only || c.dry_run)
+		if (c->all || c->clean || c->hex || c->only || c->dry_run)
 			return bad_usage("%s", "-m lists memfd segments; --all, --only, --clean, "
 			                 "--dry-run and -x do not apply");
-		status = list_memfds(&c);
+		status = list_memfds(c);
 		goto out;
 	}
-	if (c.dry_run && !c.clean)
+	if (c->dry_run && !c->clean)
 		return bad_usage("%s", "--dry-run goes with --clean");
-	if (c.only && !c.all)
+	if (c->only && !c->all)
 		return bad_usage("%s", "--only goes with --all");
-	if (c.clean && c.hex)
+	if (c->clean && c->hex)
 		return bad_usage("%s", "--clean prints what it removes; -x does not apply");
-	if (c.all) {
+	if (c->all) {
 		if (optind < argc)
 			return bad_usage("%s: --all takes no KEY or PATH", argv[optind]);
-		if (c.opts.backend)
+		if (c->opts.backend)
 			return bad_usage("%s", "--all looks everywhere; -b does not apply "
 			                 "(see --only)");
-		if (c.ndirs && !(c.sources & SRC_DIR))
+		if (c->ndirs && !(c->sources & SRC_DIR))
 			return bad_usage("%s", "-d DIR given, but --only leaves out dir");
-		if (c.only && c.sources == SRC_DIR && !c.ndirs)
+		if (c->only && c->sources == SRC_DIR && !c->ndirs)
 			return bad_usage("%s", "--only=dir needs -d DIR");
-		status = all(&c, &blocks);
+		status = all(c, &blocks);
 		goto out;
 	}
-	if (c.ndirs > 1)
+	if (c->ndirs > 1)
 		return bad_usage("%s", "-d given more than once; only --all scans several "
 		                 "directories");
-	if (c.opts.backend == MFS_BACKEND_FILE && !c.opts.dir)
+	if (c->opts.backend == MFS_BACKEND_FILE && !c->opts.dir)
 		return bad_usage("%s", "-b file needs -d DIR");
-	if (c.opts.dir && c.opts.backend != MFS_BACKEND_FILE &&
-	    c.opts.backend != MFS_BACKEND_RUNTIME_DIR)
+	if (c->opts.dir && c->opts.backend != MFS_BACKEND_FILE &&
+	    c->opts.backend != MFS_BACKEND_RUNTIME_DIR)
 		return bad_usage("-d %s: only -b file and -b runtime take a directory",
-		                 c.opts.dir);
+		                 c->opts.dir);
 	if (optind >= argc)
-		return bad_usage("%s", c.clean ? "--clean needs --all or a KEY or PATH"
+		return bad_usage("%s", c->clean ? "--clean needs --all or a KEY or PATH"
 		                                : "no KEY or PATH given");
 
 	for (i = optind; i < argc; i++)
-		status |= operand(argv[i], &c, &blocks);
+		status |= operand(argv[i], c, &blocks);
 out:
-	free(c.dirs);
 	free(mounts);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, PROG ": writing the output: %s\n", strerror(errno));
 		return 1;
 	}
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct cfg cfg;
+	int status;
+
+	memset(&cfg, 0, sizeof cfg);
+	status = run(argc, argv, &cfg);
+	free(cfg.dirs);
 	return status;
 }
