@@ -1164,6 +1164,7 @@ static int stat_copy(void *arg)
 	mfs_segment *s = arg;
 	struct rlimit no_core = { 0, 0 };
 	mfs_stat st;
+	signal(SIGBUS, SIG_DFL); /* see touch_data */
 
 	setrlimit(RLIMIT_CORE, &no_core);
 	return mfs_stat_segment(s, &st) == 0 ? 0 : 1;
