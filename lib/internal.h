@@ -18,6 +18,7 @@
 #define MFS_ATTACH_WAIT_MS   10000 /* attach waits this long for a creator */
 #define MFS_GATE_WAIT_MS     1000  /* lifecycle calls wait this long for the gate */
 #define MFS_PROBE_MS         50    /* lock sleepers probe the holder this often */
+#define MFS_UPGRADE_MS       50    /* attach: exact stale recount, if the gate allows */
 #define MFS_KNOWN_FLAGS      (MFS_READ_ONLY | MFS_REQUIRE_SEALED | MFS_ALLOW_FOREIGN)
 
 /* Where a named segment lives. */

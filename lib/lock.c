@@ -16,10 +16,12 @@
  *          word says sleepers, store 0 (release) and wake one.
  * contended: spin a bounded number of times, then set state 2 and sleep on
  *          the futex in slices of MFS_PROBE_MS.  Before sleeping and after
- *          each slice the sleeper probes the holder's token (its slot's OFD
- *          lock, dropped by the kernel when the holder's process dies).  A
- *          dead holder's word is replaced by CAS with mine|2: exactly one
- *          prober wins and gets MFS_E_OWNER_DEAD.
+ *          each slice the sleeper tries a shared lock on the holder's slot
+ *          byte, which is granted only when the holder's token (an
+ *          exclusive OFD lock, dropped by the kernel when its process dies)
+ *          is gone.  Holding it (so nobody can claim that slot), it
+ *          replaces the word by CAS with mine|2, then lets it go.
+ *          Exactly one wins and gets MFS_E_OWNER_DEAD.
  *
  * Because the holder's slot is in the word, a holder that dies between the
  * CAS and its owner record is still identified.  A slot named by the word
@@ -68,17 +70,40 @@ static int is_holder(const mfs_segment *seg, unsigned w, const struct mfs__self 
 	       AO_int_load(AOI(&h->owner_pid)) == me->pid && !holder_dead(seg, w);
 }
 
-/* Try to take @w over from its dead holder. */
+/*
+ * Take @w over if its holder is dead: 1 taken over, 0 the holder lives,
+ * -1 the word changed meanwhile.  We take a *shared* lock on the holder's
+ * slot byte and hold it across the CAS.  It is granted exactly when no
+ * exclusive token is held there (the holder is dead; a reader's shared
+ * lock cannot fake life), and while we hold it no attacher can claim that
+ * slot (claiming needs an exclusive lock), so the word cannot come back to
+ * the same value for a new, live holder between our check and our CAS: an
+ * ABA that the spin model in tests/model/lock.pml found in a probe-then-CAS
+ * takeover.  A garbage word names no slot and is replaced directly.
+ */
 static int takeover(mfs_segment *seg, unsigned w, const struct mfs__self *me)
 {
 	struct mfs_header *h = seg->hdr;
+	unsigned slot = MFS_LOCK_SLOT(w);
+	int garbage = MFS_LOCK_STATE(w) == 0 || MFS_LOCK_STATE(w) == 3 ||
+	              slot >= MFS_SLOTS;
+	int got;
 
-	if (AO_int_fetch_compare_and_swap_acquire(AOI(&h->lock), w,
-	                                          seg->lockval | MFS_LOCK_WAITERS) != w)
-		return 0;
-	MFS_CRASH(lock_takeover);
-	set_owner(h, me);
-	return 1;
+	if (!garbage) {
+		if (slot == seg->slot)
+			return 0; /* our own slot: a live thread of this process */
+		if (mfs__tok_try(seg->fd, MFS_SLOT_BYTE(slot), 0) != 0)
+			return 0; /* an exclusive token there: alive (or cannot tell) */
+	}
+	got = AO_int_fetch_compare_and_swap_acquire(AOI(&h->lock), w,
+	                                            seg->lockval | MFS_LOCK_WAITERS) == w;
+	if (got) {
+		MFS_CRASH(lock_takeover);
+		set_owner(h, me);
+	}
+	if (!garbage)
+		mfs__tok_release(seg->fd, MFS_SLOT_BYTE(slot));
+	return got ? 1 : -1;
 }
 
 /*
@@ -108,12 +133,15 @@ static int lock_slow(mfs_segment *seg, int timeout_ms, int try)
 			continue;
 		}
 		if (probe) {
+			int t = takeover(seg, w, me);
+
 			probe = 0;
-			if (holder_dead(seg, w)) {
-				if (takeover(seg, w, me))
-					return mfs__fail(MFS_E_OWNER_DEAD, "lock of %s taken over "
-					                 "from a dead holder (word 0x%x)",
-					                 seg->native ? seg->native : "the segment", w);
+			if (t > 0)
+				return mfs__fail(MFS_E_OWNER_DEAD, "lock of %s taken over "
+				                 "from a dead holder (word 0x%x)",
+				                 seg->native ? seg->native : "the segment", w);
+			if (t < 0) {
+				probe = try; /* the word moved: look again */
 				continue;
 			}
 		}

@@ -323,6 +323,19 @@ static int attach_desc(mfs_segment *seg, int fd, const char *what, int by_name,
 	if (copy.state == MFS_STATE_DEAD)
 		return mfs__fail(MFS_E_NOT_FOUND, "%s: destroyed (its last attacher detached)", what);
 	live = mfs__count_live(fd, &copy, copy.slot_high, &dead);
+	if (live == 0) {
+		/* The scan is not atomic: another attacher may have claimed a slot
+		 * it had passed while the last one it would have seen died.  Only
+		 * a count under the exclusive gate is exact: upgrade briefly and
+		 * recount.  If the gate stays shared by others (other attachers,
+		 * or a reader holding it on purpose), keep the scan's answer so
+		 * a stale segment is still reported absent at once. */
+		r = mfs__gate_take(fd, 1, MFS_UPGRADE_MS);
+		if (r != 0 && r != MFS_E_BUSY)
+			return r;
+		if (r == 0)
+			live = mfs__count_live(fd, &copy, copy.slot_high, &dead);
+	}
 	if (live == 0)
 		return mfs__fail(MFS_E_NOT_FOUND, "%s: stale: all %u attachers died", what, dead);
 	MFS_CRASH(attach_validated);
