@@ -1087,20 +1087,7 @@ END_TEST
 
 static void sweep(void)
 {
-	char prefix[64], path[600];
-	struct dirent *e;
-	DIR *d;
-
-	snprintf(prefix, sizeof prefix, "mfshare.t-%s-", tag);
-	if (!(d = opendir("/dev/shm")))
-		return;
-	while ((e = readdir(d)))
-		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-			snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
-			fprintf(stderr, "check_chaos: removing leftover %s\n", path);
-			unlink(path);
-		}
-	closedir(d);
+	mt_sweep_shm(tag, "check_chaos");
 }
 
 int main(void)

@@ -181,3 +181,22 @@ unsigned char *mt_slurp(const char *path, size_t max, size_t *len)
 	*len = got;
 	return buf;
 }
+
+void mt_sweep_shm(const char *tag, const char *who)
+{
+	char prefix[64], path[600];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(prefix, sizeof prefix, "mfshare.t-%s-", tag);
+	if (!(d = opendir("/dev/shm")))
+		return;
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+			snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+			fprintf(stderr, "%s: removing leftover %s\n", who, path);
+			if (unlink(path) < 0)
+				rmdir(path);
+		}
+	closedir(d);
+}

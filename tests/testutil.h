@@ -47,6 +47,11 @@ void mt_barrier_wait(mt_barrier *b);
 /* Number of open descriptors of this process (counts /proc/self/fd). */
 int mt_count_fds(void);
 
+/* Remove what failed tests left in /dev/shm: every mfshare.t-@tag-*
+ * entry (a file, or an empty directory), each reported on stderr as
+ * "@who: removing leftover PATH". */
+void mt_sweep_shm(const char *tag, const char *who);
+
 /* Read a whole file (up to @max bytes) into a malloc'd buffer; *len set.
  * NULL if it cannot be read. */
 unsigned char *mt_slurp(const char *path, size_t max, size_t *len);
