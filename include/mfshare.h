@@ -107,8 +107,15 @@ enum mfs_flags {
 	 * when its mode grants us read and write.  Without it such a segment
 	 * gives MFS_E_PERMISSION whatever its mode: a name planted by someone
 	 * else is never used by accident.  Inspection only needs read access. */
-	MFS_ALLOW_FOREIGN = 1u << 2
-	/* bits 3-15 are the library's to assign; bits 16-31 are never assigned */
+	MFS_ALLOW_FOREIGN = 1u << 2,
+	/* create/attach/open/attach_fd: enter every page of the data area into
+	 * this process's page tables before returning (Linux:
+	 * MADV_POPULATE_WRITE), instead of taking a page fault at the first
+	 * touch of each page.  For a segment this process will go through
+	 * whole; it costs time proportional to the size at attach and detach.
+	 * Best effort: ignored where the system cannot do it. */
+	MFS_POPULATE = 1u << 3
+	/* bits 4-15 are the library's to assign; bits 16-31 are never assigned */
 };
 
 typedef struct mfs_options {

@@ -19,7 +19,8 @@
 #define MFS_GATE_WAIT_MS     1000  /* lifecycle calls wait this long for the gate */
 #define MFS_PROBE_MS         50    /* lock sleepers probe the holder this often */
 #define MFS_UPGRADE_MS       50    /* attach: exact stale recount, if the gate allows */
-#define MFS_KNOWN_FLAGS      (MFS_READ_ONLY | MFS_REQUIRE_SEALED | MFS_ALLOW_FOREIGN)
+#define MFS_KNOWN_FLAGS      (MFS_READ_ONLY | MFS_REQUIRE_SEALED | MFS_ALLOW_FOREIGN | \
+                              MFS_POPULATE)
 
 /* Where a named segment lives. */
 struct mfs__loc {
@@ -149,6 +150,9 @@ int mfs__map(int fd, uint64_t size, int ro_from, void **addr);
 /* Map @fd again over the mapping at @addr (same size and protections). */
 int mfs__remap(int fd, void *addr, uint64_t size, int ro_from);
 void mfs__unmap(void *addr, uint64_t size);
+/* Enter the pages of [@addr, @addr+@size) into the page tables now
+ * (MFS_POPULATE); @write: for writing.  Best effort, no error. */
+void mfs__populate(void *addr, uint64_t size, int write);
 int mfs__reserve(int fd, uint64_t size);
 void mfs__close(int fd);
 uint64_t mfs__page_size(void);

@@ -342,6 +342,9 @@ static int attach_desc(mfs_segment *seg, int fd, const char *what, int by_name,
 	if ((r = mfs__map(fd, copy.total_size,
 	                  (flags & MFS_READ_ONLY) ? (int)copy.data_offset : 0, &map)) != 0)
 		return r;
+	if (flags & MFS_POPULATE)
+		mfs__populate((unsigned char *)map + copy.data_offset, copy.data_size,
+		              !(flags & MFS_READ_ONLY));
 	if ((r = claim_slot(fd, map, &slot)) != 0) {
 		mfs__unmap(map, copy.total_size);
 		return r;
@@ -359,7 +362,7 @@ static int attach_desc(mfs_segment *seg, int fd, const char *what, int by_name,
 	seg->slot = slot;
 	seg->lockval = MFS_LOCK_MINE(slot);
 	seg->flags = flags;
-	seg->pid = (long)getpid();
+	seg->pid = (long)mfs__self()->pid;
 	return 0;
 }
 
@@ -437,6 +440,9 @@ static int create_once(mfs_segment *seg, const struct mfs__backend *be,
 	if ((r = mfs__map(fd, total, (flags & MFS_READ_ONLY) ? (int)data_off : 0,
 	                  &map)) != 0)
 		goto fail;
+	if (flags & MFS_POPULATE)
+		mfs__populate((unsigned char *)map + data_off, data_size,
+		              !(flags & MFS_READ_ONLY));
 	h = map;
 	mfs__hdr_init(h, data_off, data_size, (uint32_t)geteuid(), me->pid, me->start);
 	MFS_CRASH(create_header);
@@ -466,7 +472,7 @@ static int create_once(mfs_segment *seg, const struct mfs__backend *be,
 	seg->slot = 0;
 	seg->lockval = MFS_LOCK_MINE(0);
 	seg->flags = flags;
-	seg->pid = (long)getpid();
+	seg->pid = (long)mfs__self()->pid;
 	seg->named = be->publish != NULL;
 	return 0;
 fail:

@@ -2157,7 +2157,7 @@ START_TEST(invalid_matrix)
 {
 	static const struct { unsigned flags, mode; int ok; } ov[] = {
 		{ 0, 0, 1 }, { MFS_READ_ONLY | MFS_ALLOW_FOREIGN, 0640, 1 },
-		{ 1u << 3, 0, 0 }, { 1u << 15, 0, 0 }, { 1u << 16, 0, 0 }, { 1u << 31, 0, 0 },
+		{ MFS_POPULATE, 0, 1 }, { 1u << 4, 0, 0 }, { 1u << 15, 0, 0 }, { 1u << 16, 0, 0 }, { 1u << 31, 0, 0 },
 		{ ~0u, 0, 0 }, { 0, 010000, 0 }, { 0, ~0u, 0 },
 	};
 	static const int backends[] = {
