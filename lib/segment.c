@@ -256,14 +256,20 @@ static void fill_slot(struct mfs_header *h, unsigned i)
 /*
  * Take a free slot: the first whose token nobody holds, skipping one that
  * the lock word names (its dead holder's lock awaits takeover, and the
- * waiters must keep seeing that holder dead).
+ * waiters must keep seeing that holder dead).  The search starts at the
+ * attach count, where the next free slot usually is when attachers come
+ * and stay (creator in 0, then 1, 2, ...): one lock call instead of one
+ * per attacher.  It is only a hint; every slot is tried.
  */
 static int claim_slot(int fd, struct mfs_header *h, unsigned *slot)
 {
-	unsigned i, w;
+	unsigned i, k, w, first = AO_int_load(AOI(&h->attach_count));
 	int r;
 
-	for (i = 0; i < MFS_SLOTS; i++) {
+	if (first >= MFS_SLOTS)
+		first = 0;
+	for (k = 0; k < MFS_SLOTS; k++) {
+		i = (first + k) % MFS_SLOTS;
 		r = mfs__tok_try(fd, MFS_SLOT_BYTE(i), 1);
 		if (r == MFS_E_BUSY)
 			continue;
