@@ -45,7 +45,10 @@ int mfs__code_of_errno(int err)
 	case ENOENT: return MFS_E_NOT_FOUND;
 	case EEXIST: return MFS_E_EXISTS;
 	case ENOMEM: case ENOSPC: case EMFILE: case ENFILE: case EFBIG:
-	case EDQUOT: case EAGAIN: return MFS_E_NO_RESOURCES;
+#ifdef EDQUOT
+	case EDQUOT:
+#endif
+	case EAGAIN: return MFS_E_NO_RESOURCES;
 	case ELOOP: case ENXIO: case ENODEV: case ENOTDIR: case EISDIR:
 		return MFS_E_CORRUPT;
 	case EINVAL: case EBADF: return MFS_E_INVALID;
@@ -81,6 +84,10 @@ int mfs__fail_errno(int err, const char *fmt, ...)
 	/* strerror_r (GNU or XSI) into our own buffer: thread-safe. */
 #if defined(__GLIBC__) && defined(_GNU_SOURCE)
 	const char *msg = strerror_r(err, buf, sizeof buf);
+#elif defined(_WIN32)
+	const char *msg = strerror(err); /* msvcrt: a per-thread buffer */
+
+	(void)buf;
 #else
 	const char *msg = strerror_r(err, buf, sizeof buf) == 0 ? buf : "error";
 #endif

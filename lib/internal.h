@@ -18,6 +18,7 @@
 #define MFS_ATTACH_WAIT_MS   10000 /* attach waits this long for a creator */
 #define MFS_GATE_WAIT_MS     1000  /* lifecycle calls wait this long for the gate */
 #define MFS_PROBE_MS         50    /* lock sleepers probe the holder this often */
+#define MFS_PROBE_FIRST_MS   5     /* ... and first after this long */
 #define MFS_UPGRADE_MS       50    /* attach: exact stale recount, if the gate allows */
 #define MFS_KNOWN_FLAGS      (MFS_READ_ONLY | MFS_REQUIRE_SEALED | MFS_ALLOW_FOREIGN | \
                               MFS_POPULATE)
@@ -64,6 +65,17 @@ extern const struct mfs__backend mfs__backend_shm;
 extern const struct mfs__backend mfs__backend_runtime;
 extern const struct mfs__backend mfs__backend_file;
 extern const struct mfs__backend mfs__backend_memfd;
+#ifdef _WIN32
+/* Windows: %TEMP%\mfshare\ (lib/backend-tempfile.c); the FILE backend
+ * there is the same code.  The others are names only (never used). */
+extern const struct mfs__backend mfs__backend_tempfile;
+/* 1 if @fd is an open CRT descriptor (lib/file-win32.c). */
+int mfs__win_fd_open(int fd);
+/* The attach_fd name lookup (lib/backend-tempfile.c). */
+void mfs__win_name_of_fd(struct mfs_segment *seg, int fd);
+/* No users ids on Windows: segments record uid 0. */
+#define geteuid() 0u
+#endif
 
 struct mfs_segment {
 	struct mfs_header *hdr;     /* the whole mapping starts here */
@@ -74,6 +86,8 @@ struct mfs_segment {
 	unsigned slot;              /* our attacher slot */
 	unsigned lockval;           /* MFS_LOCK_MINE(slot) */
 	unsigned flags;
+	unsigned spin_shift;        /* lock.c: spin budget SPINS >> this (atomic) */
+	unsigned spin_skips;        /* lock.c: contended calls with no budget (atomic) */
 	int copied;                 /* 1 in a child that got this handle by fork() */
 	int named;                  /* has a name to unlink at the end */
 	long pid;                   /* process that attached */
@@ -86,11 +100,16 @@ struct mfs_segment {
 
 /* ------------------------------------------------------------ errors */
 /* Record detail for mfs_last_error() and return @code. */
+#ifdef _WIN32
+#define MFS__PRINTF gnu_printf /* mingw: our vsnprintf is C99's (_GNU_SOURCE) */
+#else
+#define MFS__PRINTF printf
+#endif
 int mfs__fail(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	__attribute__((format(MFS__PRINTF, 2, 3)));
 /* Map @err (an errno value) to a code, record "detail: strerror", return it. */
 int mfs__fail_errno(int err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	__attribute__((format(MFS__PRINTF, 2, 3)));
 int mfs__code_of_errno(int err);
 
 /* ------------------------------------------------------------ process */
@@ -103,6 +122,16 @@ struct mfs__self {
  * the first), and reset in a fork()ed child. */
 const struct mfs__self *mfs__self(void);
 void mfs__self_reset(void);
+#if defined(__linux__) && defined(__GNUC__)
+/* The cache itself (proc-linux.c), for the lock's inline fast path. */
+extern __thread struct mfs__self mfs__self_tls __attribute__((tls_model("initial-exec")));
+static inline const struct mfs__self *mfs__self_fast(void)
+{
+	return mfs__self_tls.tid != 0 ? &mfs__self_tls : mfs__self();
+}
+#else
+#define mfs__self_fast() mfs__self()
+#endif
 /* Start time of @pid in clock ticks since boot, 0 if unknown. */
 uint64_t mfs__proc_start(long pid);
 /* 1 if @pid runs and (when @start != 0) started at @start; 0 if dead or a

@@ -14,9 +14,10 @@
  * lock:    CAS 0 -> mine|1 (acquire).  One atomic, no system call.
  * unlock:  CAS mine|1 -> 0 (release).  One atomic, no system call; if the
  *          word says sleepers, store 0 (release) and wake one.
- * contended: spin a bounded number of times, then set state 2 and sleep on
- *          the futex in slices of MFS_PROBE_MS.  Before sleeping and after
- *          each slice the sleeper tries a shared lock on the holder's slot
+ * contended: spin politely and adaptively (below), then set state 2 and
+ *          sleep on the futex, a first slice of MFS_PROBE_FIRST_MS, then
+ *          slices of MFS_PROBE_MS.  After each slice that runs out (and at
+ *          once in trylock) the waiter tries a shared lock on the holder's slot
  *          byte, which is granted only when the holder's token (an
  *          exclusive OFD lock, dropped by the kernel when its process dies)
  *          is gone.  Holding it (so nobody can claim that slot), it
@@ -37,9 +38,41 @@
 
 #include <atomic_ops.h>
 
-#define SPINS 100
+/*
+ * Spinning adapts per handle: a budget of SPINS pauses (about 5 us on a
+ * 2 GHz x86, where a pause is some 60 cycles) shifted right by
+ * spin_shift.  A spin that catches a hand-off lowers the shift (spin
+ * more); one that finds a holder taking the lock straight back, or spins
+ * its whole budget away, raises it, up to no spinning at all.  With no
+ * budget left, every SPIN_PROBE-th contended call still spins briefly, so
+ * a workload that changes back to hand-offs is noticed.
+ */
+#define SPINS      256
+#define SPIN_MAX   9          /* SPINS >> SPIN_MAX == 0: no spinning */
+#define SPIN_PROBE 16         /* with no budget, spin a little every 16th time */
+#define POLITE     2          /* pauses between seeing the lock free and taking it */
 
-static void set_owner(struct mfs_header *h, const struct mfs__self *me)
+static void spin_adjust(mfs_segment *seg, int delta)
+{
+	int s = (int)AO_int_load(AOI(&seg->spin_shift)) + delta;
+
+	AO_int_store(AOI(&seg->spin_shift), (unsigned)(s < 0 ? 0 : s > SPIN_MAX ? SPIN_MAX : s));
+}
+
+/* A pause in a spin loop: lets the sibling hyperthread (and a hypervisor
+ * watching for spinning guests) know we only wait. */
+static inline void cpu_relax(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+	__builtin_ia32_pause();
+#elif defined(__GNUC__) && defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	AO_compiler_barrier();
+#endif
+}
+
+static inline void set_owner(struct mfs_header *h, const struct mfs__self *me)
 {
 	MFS_CRASH(lock_taken);
 	AO_int_store(AOI(&h->owner_pid), me->pid);
@@ -60,14 +93,19 @@ static int holder_dead(const mfs_segment *seg, unsigned w)
  * tid behind, and a process that later gets the same pid (and, being
  * single-threaded, the same tid) would take the dead lock for its own.
  * The slot the word names must also be alive.  Unlocking through the
- * handle that locked costs no system call (its own slot is alive).
+ * handle that locked costs no system call and no call at all: the word
+ * names our own slot, which is alive as long as this handle is.
  */
-static int is_holder(const mfs_segment *seg, unsigned w, const struct mfs__self *me)
+static inline int is_holder(const mfs_segment *seg, unsigned w, const struct mfs__self *me)
 {
 	const struct mfs_header *h = seg->hdr;
 
-	return w != 0 && AO_int_load(AOI(&h->owner_tid)) == me->tid &&
-	       AO_int_load(AOI(&h->owner_pid)) == me->pid && !holder_dead(seg, w);
+	if (w == 0 || AO_int_load(AOI(&h->owner_tid)) != me->tid ||
+	    AO_int_load(AOI(&h->owner_pid)) != me->pid)
+		return 0;
+	if ((w & ~3u) == seg->lockval && MFS_LOCK_STATE(w) != 3)
+		return 1;
+	return !holder_dead(seg, w);
 }
 
 /*
@@ -112,10 +150,10 @@ static int takeover(mfs_segment *seg, unsigned w, const struct mfs__self *me)
 static int lock_slow(mfs_segment *seg, int timeout_ms, int try)
 {
 	struct mfs_header *h = seg->hdr;
-	const struct mfs__self *me = mfs__self();
+	const struct mfs__self *me = mfs__self_fast();
 	uint64_t end = 0;
 	unsigned w, want = seg->lockval | MFS_LOCK_HELD;
-	int spins = SPINS, probe = try, slice;
+	int spins, k, probe = try, slice = MFS_PROBE_FIRST_MS;
 
 	w = AO_int_load_acquire(AOI(&h->lock));
 	if (is_holder(seg, w, me))
@@ -123,6 +161,37 @@ static int lock_slow(mfs_segment *seg, int timeout_ms, int try)
 		                 "of %s", seg->native ? seg->native : "the segment");
 	if (timeout_ms >= 0)
 		end = mfs__now_ms() + (uint64_t)timeout_ms;
+	/*
+	 * Polite spinning, before the first sleep.  Watch the word (loads
+	 * only).  When it goes free, wait a moment and look again: still free
+	 * means a hand-off (the holder went elsewhere: take it now, and save a
+	 * sleep and a wake-up); taken back means a holder looping around a
+	 * short critical section, which runs fastest alone: stealing from it
+	 * would move the lock's cache line at every turn, so go to sleep and
+	 * let it run.
+	 */
+	spins = try ? 0 : SPINS >> AO_int_load(AOI(&seg->spin_shift));
+	if (!try && spins == 0 &&
+	    (AO_int_fetch_and_add1(AOI(&seg->spin_skips)) & (SPIN_PROBE - 1)) == 0)
+		spins = SPINS >> (SPIN_MAX - 1); /* now and then: would it pay again? */
+	for (k = spins; k > 0; k--) {
+		int p;
+
+		cpu_relax();
+		if (AO_int_load(AOI(&h->lock)) != 0)
+			continue;
+		for (p = 0; p < POLITE; p++)
+			cpu_relax();
+		if (AO_int_load(AOI(&h->lock)) == 0 &&
+		    AO_int_fetch_compare_and_swap_acquire(AOI(&h->lock), 0, want) == 0) {
+			spin_adjust(seg, -1); /* a hand-off caught: worth it */
+			set_owner(h, me);
+			return 0;
+		}
+		break; /* taken (back) at once: a barging holder */
+	}
+	if (spins > 0)
+		spin_adjust(seg, k > 0 ? 2 : 0);
 	for (;;) {
 		w = AO_int_load_acquire(AOI(&h->lock));
 		if (w == 0) {
@@ -149,12 +218,6 @@ static int lock_slow(mfs_segment *seg, int timeout_ms, int try)
 			return timeout_ms == 0
 			       ? mfs__fail(MFS_E_TIMEOUT, "timedlock(0): the lock is held")
 			       : mfs__fail(MFS_E_BUSY, "trylock: the lock is held");
-		if (spins > 0) {
-			if (--spins == 0)
-				probe = 1; /* done spinning: is the holder alive? */
-			AO_nop_full(); /* a pause between loads */
-			continue;
-		}
 		/* Announce a sleeper, then sleep while the word stays put. */
 		if (MFS_LOCK_STATE(w) == MFS_LOCK_HELD) {
 			unsigned w2 = (w & ~3u) | MFS_LOCK_WAITERS;
@@ -164,7 +227,6 @@ static int lock_slow(mfs_segment *seg, int timeout_ms, int try)
 		}
 		/* From now on take it in state 2: others may still sleep. */
 		want = seg->lockval | MFS_LOCK_WAITERS;
-		slice = MFS_PROBE_MS;
 		if (timeout_ms >= 0) {
 			uint64_t now = mfs__now_ms();
 			if (now >= end)
@@ -176,6 +238,7 @@ static int lock_slow(mfs_segment *seg, int timeout_ms, int try)
 		if (mfs__wait_on(&h->lock, w, slice) == MFS_E_TIMEOUT)
 			probe = 1; /* a slice passed: is the holder still alive? */
 		AO_int_fetch_and_sub1_full(AOI(&h->lock_waiters));
+		slice = MFS_PROBE_MS;
 	}
 }
 
@@ -197,7 +260,7 @@ MFS_EXTERN int mfs_lock(mfs_segment *seg)
 		return r;
 	if (AO_int_fetch_compare_and_swap_acquire(AOI(&seg->hdr->lock), 0,
 	                                          seg->lockval | MFS_LOCK_HELD) == 0) {
-		set_owner(seg->hdr, mfs__self());
+		set_owner(seg->hdr, mfs__self_fast());
 		return 0;
 	}
 	return lock_slow(seg, -1, 0);
@@ -211,7 +274,7 @@ MFS_EXTERN int mfs_trylock(mfs_segment *seg)
 		return r;
 	if (AO_int_fetch_compare_and_swap_acquire(AOI(&seg->hdr->lock), 0,
 	                                          seg->lockval | MFS_LOCK_HELD) == 0) {
-		set_owner(seg->hdr, mfs__self());
+		set_owner(seg->hdr, mfs__self_fast());
 		return 0;
 	}
 	return lock_slow(seg, -1, 1);
@@ -225,7 +288,7 @@ MFS_EXTERN int mfs_timedlock(mfs_segment *seg, int timeout_ms)
 		return r;
 	if (AO_int_fetch_compare_and_swap_acquire(AOI(&seg->hdr->lock), 0,
 	                                          seg->lockval | MFS_LOCK_HELD) == 0) {
-		set_owner(seg->hdr, mfs__self());
+		set_owner(seg->hdr, mfs__self_fast());
 		return 0;
 	}
 	if (timeout_ms == 0)
@@ -243,7 +306,7 @@ MFS_EXTERN int mfs_unlock(mfs_segment *seg)
 	if ((r = usable(seg, "mfs_unlock")) != 0)
 		return r;
 	h = seg->hdr;
-	me = mfs__self();
+	me = mfs__self_fast();
 	w = AO_int_load(AOI(&h->lock));
 	if (!is_holder(seg, w, me))
 		return mfs__fail(MFS_E_LOCK, "unlock: this thread does not hold the lock "
@@ -265,6 +328,6 @@ void mfs__unlock_if_mine(mfs_segment *seg)
 {
 	unsigned w = AO_int_load(AOI(&seg->hdr->lock));
 
-	if (is_holder(seg, w, mfs__self()))
+	if (is_holder(seg, w, mfs__self_fast()))
 		mfs_unlock(seg);
 }

@@ -18,10 +18,12 @@
 #include "crash.h"
 
 #include <atomic_ops.h>
+#ifndef _WIN32
 #include <dirent.h>
+#include <pthread.h>
+#endif
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@
 
 /* ------------------------------------------------------------ fork */
 
+#ifndef _WIN32
 /* Every live handle, so a fork()ed child can give up its copies of our
  * open file descriptions (which hold our tokens) and mark them copied. */
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -100,6 +103,12 @@ static void reg_del(mfs_segment *s)
 		}
 	pthread_mutex_unlock(&reg_mu);
 }
+#else
+/* Windows has no fork(): no list of handles is needed (the wait layer
+ * keeps its own list of mapped views, lib/wait-win32.c). */
+static void reg_add(mfs_segment *s) { (void)s; }
+static void reg_del(mfs_segment *s) { (void)s; }
+#endif
 
 /* ------------------------------------------------------------ checks */
 
@@ -142,6 +151,14 @@ int mfs__check_opts(const mfs_options *o, unsigned allowed_flags)
 
 const struct mfs__backend *mfs__backend_of(int id)
 {
+#ifdef _WIN32
+	switch (id) {
+	case MFS_BACKEND_DEFAULT:
+	case MFS_BACKEND_TEMPFILE: return &mfs__backend_tempfile;
+	case MFS_BACKEND_FILE: return &mfs__backend_file;
+	default: return NULL; /* SHM, RUNTIME_DIR, MEMFD: Linux only */
+	}
+#endif
 	switch (id) {
 	case MFS_BACKEND_DEFAULT:
 	case MFS_BACKEND_SHM: return &mfs__backend_shm;
@@ -652,6 +669,9 @@ MFS_EXTERN int mfs_open(const char *key, size_t size, const mfs_options *opts,
 	return mfs__fail(MFS_E_UNKNOWN, "mfs_open %s: the name kept changing under us", key);
 }
 
+#ifdef _WIN32
+#define name_of_fd mfs__win_name_of_fd
+#else
 /*
  * A segment built unnamed (O_TMPFILE) and then linked into place: every
  * descriptor reopened from its creator's still reads "DIR/#INO (deleted)"
@@ -738,6 +758,7 @@ static void name_of_fd(mfs_segment *seg, int fd)
 	if (mfs__check_key(base) == 0)
 		seg->key = dupstr(base);
 }
+#endif
 
 MFS_EXTERN int mfs_attach_fd(int fd, const mfs_options *opts, mfs_segment **out)
 {
@@ -754,7 +775,11 @@ MFS_EXTERN int mfs_attach_fd(int fd, const mfs_options *opts, mfs_segment **out)
 	if (opts && (opts->flags & ~MFS_KNOWN_FLAGS))
 		return mfs__fail(MFS_E_INVALID, "unknown flag bits 0x%x",
 		                 opts->flags & ~MFS_KNOWN_FLAGS);
+#ifdef _WIN32
+	if (fd < 0 || !mfs__win_fd_open(fd))
+#else
 	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+#endif
 		return mfs__fail(MFS_E_INVALID, "mfs_attach_fd: %d is not an open descriptor", fd);
 	snprintf(what, sizeof what, "descriptor %d", fd);
 	/* Never reopen what is not a regular file: opening a device or FIFO
@@ -927,7 +952,12 @@ MFS_EXTERN int mfs_reap_path(const char *path)
 	char dir[4096];
 	int r;
 
-	if (!path || !(base = strrchr(path, '/')) || !base[1])
+	base = path ? strrchr(path, '/') : NULL;
+#ifdef _WIN32
+	if (path && strrchr(path, '\\') && (!base || strrchr(path, '\\') > base))
+		base = strrchr(path, '\\'); /* a Windows path: DIR\NAME */
+#endif
+	if (!path || !base || !base[1])
 		return mfs__fail(MFS_E_INVALID, "mfs_reap_path: \"%s\" is not a path "
 		                 "to a file", path ? path : "(null)");
 	if ((size_t)(base - path) >= sizeof dir)
@@ -968,6 +998,10 @@ MFS_EXTERN const char *mfs_native_key(const mfs_segment *seg)
 
 MFS_EXTERN int mfs_fd(const mfs_segment *seg)
 {
+#ifdef _WIN32
+	(void)seg;
+	return -1; /* no descriptor to hand out on Windows */
+#endif
 	return seg ? seg->fd : -1;
 }
 

@@ -824,16 +824,17 @@ static void chaos(const struct cfg *cf)
 		ck_assert_msg(!exists(B->path[k]), "%s outlived its last detach", B->path[k]);
 	}
 	/* No stray file: nothing of ours in /dev/shm, nothing new that looks
-	 * like a temp file of the library, and the FILE key's directory is
-	 * empty. */
+	 * like a temp file (the library makes none: O_TMPFILE, or the final
+	 * name) or carries our tag, and the FILE key's directory is empty.
+	 * Other programs may create segments meanwhile (a parallel make
+	 * check, a benchmark): their names are theirs. */
 	snprintf(prefix, sizeof prefix, "mfshare.t-%s-", tag);
 	ck_assert_int_eq(snapshot("/dev/shm", &after, &nafter), 0);
 	for (i = 0; i < nafter; i++) {
 		ck_assert_msg(strncmp(after[i], prefix, strlen(prefix)) != 0,
 		              "left behind: /dev/shm/%s", after[i]);
 		if (!listed(before, nbefore, after[i]))
-			ck_assert_msg(after[i][0] != '.' && (strncmp(after[i], "mfshare", 7) != 0 ||
-			              strncmp(after[i], "mfshare.t-", 10) == 0),
+			ck_assert_msg(after[i][0] != '.' && !strstr(after[i], tag),
 			              "stray /dev/shm/%s appeared", after[i]);
 	}
 	free_names(after, nafter);
@@ -947,7 +948,7 @@ START_TEST(pid_reuse)
 	mfs_segment *p;
 	pid_t h, x;
 	mfs_stat st;
-	int tries, rc = -1, r;
+	int tries, round, rc = -1, r;
 
 	reuse_variant = _i;
 	reuse_key = mt_key(tag);
@@ -956,27 +957,37 @@ START_TEST(pid_reuse)
 	memset(R, 0, sizeof *R);
 	R->rc_lock = R->rc_unlock = 1;
 	EXPECT(mfs_create(reuse_key, SEGSZ, NULL, &p), 0);
-	h = mt_spawn(reuse_holder, NULL);
-	for (tries = 0; !__atomic_load_n(&R->done, __ATOMIC_SEQ_CST); tries++) {
-		ck_assert_msg(tries < 5000, "the holder never locked");
-		mt_sleep_ms(1);
-	}
-	ck_assert_int_eq(kill(h, SIGKILL), 0);
-	ck_assert_int_eq(mt_wait(h, 5000), KILLED);
-	for (tries = 0; tries < 200; tries++) {
-		if (!next_pid(h)) {
-			fprintf(stderr, "pid_reuse: cannot choose pids here (%s); not tested\n",
-			        strerror(errno));
-			EXPECT(mfs_lock(p), MFS_E_OWNER_DEAD);
-			EXPECT(mfs_unlock(p), 0);
-			goto out;
+	/* Other programs of a parallel `make check` fork too: one may take
+	 * the dead holder's pid before we do, and keep it.  Then start over
+	 * with a new holder (after taking the dead one's lock over). */
+	for (round = 0; ; round++) {
+		ck_assert_msg(round < 10, "never got a dead holder's pid back (%d rounds)", round);
+		__atomic_store_n(&R->done, 0, __ATOMIC_SEQ_CST);
+		h = mt_spawn(reuse_holder, NULL);
+		for (tries = 0; !__atomic_load_n(&R->done, __ATOMIC_SEQ_CST); tries++) {
+			ck_assert_msg(tries < 5000, "the holder never locked");
+			mt_sleep_ms(1);
 		}
-		x = mt_spawn(reuse_child, (void *)(intptr_t)h);
-		rc = mt_wait(x, 5000);
+		ck_assert_int_eq(kill(h, SIGKILL), 0);
+		ck_assert_int_eq(mt_wait(h, 5000), KILLED);
+		for (tries = 0, x = 0; tries < 50 && x != h; tries++) {
+			if (!next_pid(h)) {
+				fprintf(stderr, "pid_reuse: cannot choose pids here (%s); "
+				        "not tested\n", strerror(errno));
+				EXPECT(mfs_lock(p), MFS_E_OWNER_DEAD);
+				EXPECT(mfs_unlock(p), 0);
+				goto out;
+			}
+			x = mt_spawn(reuse_child, (void *)(intptr_t)h);
+			rc = mt_wait(x, 5000);
+		}
 		if (x == h)
 			break;
+		fprintf(stderr, "pid_reuse: pid %ld taken by another process; again\n",
+		        (long)h);
+		EXPECT(mfs_lock(p), MFS_E_OWNER_DEAD);
+		EXPECT(mfs_unlock(p), 0);
 	}
-	ck_assert_msg(tries < 200, "never got pid %ld back", (long)h);
 	ck_assert_int_eq(rc, 0);
 	switch (_i) {
 	case 0:
