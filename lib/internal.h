@@ -209,4 +209,17 @@ int mfs__check_opts(const mfs_options *o, unsigned allowed_flags);
 
 #define AOI(p) ((volatile unsigned *)(p))
 
+/* A pause in a spin loop: lets the sibling hyperthread (and a hypervisor
+ * watching for spinning guests) know we only wait. */
+static inline void mfs__cpu_relax(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+	__builtin_ia32_pause();
+#elif defined(__GNUC__) && defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
 #endif /* MFS_INTERNAL_H */

@@ -59,19 +59,6 @@ static void spin_adjust(mfs_segment *seg, int delta)
 	AO_int_store(AOI(&seg->spin_shift), (unsigned)(s < 0 ? 0 : s > SPIN_MAX ? SPIN_MAX : s));
 }
 
-/* A pause in a spin loop: lets the sibling hyperthread (and a hypervisor
- * watching for spinning guests) know we only wait. */
-static inline void cpu_relax(void)
-{
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-	__builtin_ia32_pause();
-#elif defined(__GNUC__) && defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	AO_compiler_barrier();
-#endif
-}
-
 static inline void set_owner(struct mfs_header *h, const struct mfs__self *me)
 {
 	MFS_CRASH(lock_taken);
@@ -177,11 +164,11 @@ static int lock_slow(mfs_segment *seg, int timeout_ms, int try)
 	for (k = spins; k > 0; k--) {
 		int p;
 
-		cpu_relax();
+		mfs__cpu_relax();
 		if (AO_int_load(AOI(&h->lock)) != 0)
 			continue;
 		for (p = 0; p < POLITE; p++)
-			cpu_relax();
+			mfs__cpu_relax();
 		if (AO_int_load(AOI(&h->lock)) == 0 &&
 		    AO_int_fetch_compare_and_swap_acquire(AOI(&h->lock), 0, want) == 0) {
 			spin_adjust(seg, -1); /* a hand-off caught: worth it */

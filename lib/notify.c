@@ -2,11 +2,15 @@
 /*
  * Change notification: a 32-bit change counter in the header (offset 192)
  * that is also a futex word.  mfs_notify bumps it and wakes sleepers only
- * when the header counts some; mfs_wait sleeps on it, never polls.
+ * when the header counts some; mfs_wait watches it for a few microseconds
+ * (WAIT_SPINS pauses: a change that comes that soon costs neither side a
+ * system call), then sleeps on it.  It never polls beyond that.
  */
 #include "internal.h"
 
 #include <atomic_ops.h>
+
+#define WAIT_SPINS 128
 
 MFS_EXTERN int mfs_notify(mfs_segment *seg)
 {
@@ -35,6 +39,18 @@ MFS_EXTERN int mfs_wait(mfs_segment *seg, uint32_t *seen, int timeout_ms)
 	if (!seg || !seen)
 		return mfs__fail(MFS_E_INVALID, "mfs_wait: NULL argument");
 	h = seg->hdr;
+	if (timeout_ms != 0) {
+		int i;
+
+		for (i = 0; i < WAIT_SPINS; i++) {
+			cur = AO_int_load_acquire(AOI(&h->seq));
+			if (cur != *seen) {
+				*seen = cur;
+				return 0;
+			}
+			mfs__cpu_relax();
+		}
+	}
 	if (timeout_ms >= 0)
 		end = mfs__now_ms() + (uint64_t)timeout_ms;
 	for (;;) {
