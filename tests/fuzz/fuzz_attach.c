@@ -421,16 +421,21 @@ static void drop(int fd)
 
 /* ------------------------------------------------------------ attached */
 
-/* The slot an attacher must claim: the lowest one whose token is free
- * and that the lock word does not name. */
+/* The slot an attacher must claim: the first, from the attach count on
+ * (0 if that is out of the table) and wrapping around, whose token is
+ * free and that the lock word does not name. */
 static unsigned expect_slot(const struct tcase *c)
 {
-	uint32_t w = rd32(c->d, OFF_LOCK);
-	unsigned i;
+	uint32_t w = rd32(c->d, OFF_LOCK), first = rd32(c->d, OFF_ATTACH);
+	unsigned i, k;
 
-	for (i = 0; i < NSLOTS; i++)
+	if (first >= NSLOTS)
+		first = 0;
+	for (k = 0; k < NSLOTS; k++) {
+		i = (first + k) % NSLOTS;
 		if (i != c->j && !(w != 0 && ((w >> 2) - 1u) == i))
 			return i;
+	}
 	return NSLOTS;
 }
 
