@@ -26,33 +26,10 @@ static char tmproot[256];
 
 #define KEY() mt_key(tag)
 
-/* Assert that @call returns @want, naming both codes and the detail. */
-#define EXPECT(call, want) do {                                              \
-	int r_ = (call);                                                      \
-	int w_ = (want);                                                      \
-	ck_assert_msg(r_ == w_, "%s: got %s (%d), want %s; last error: %s",   \
-	              #call, mfs_err_name(r_), r_, mfs_err_name(w_),          \
-	              mfs_last_error());                                      \
-} while (0)
+/* Assert that @call returns @want (testutil.h). */
+#define EXPECT(call, want) MT_EXPECT(call, want)
 
 #define JUNK ((mfs_segment *)(uintptr_t)0x5a5a5a5a)
-
-static const char *shm_path(const char *key)
-{
-	static char bufs[4][300];
-	static unsigned n;
-	char *b = bufs[n++ % 4];
-
-	snprintf(b, sizeof bufs[0], "/dev/shm/mfshare.%s", key);
-	return b;
-}
-
-static int exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
-}
 
 static unsigned file_mode(const char *path)
 {
@@ -248,8 +225,8 @@ START_TEST(key_invalid)
 		expect_all("..", &o, MFS_E_KEY, 1);
 		expect_all(long_key, &o, MFS_E_KEY, 1);
 	}
-	ck_assert(!exists("/dev/shm/mfshare."));
-	ck_assert(!exists("/dev/shm/mfshare.a*b"));
+	ck_assert(!mt_exists("/dev/shm/mfshare."));
+	ck_assert(!mt_exists("/dev/shm/mfshare.a*b"));
 }
 END_TEST
 
@@ -265,11 +242,11 @@ START_TEST(key_lengths)
 	ck_assert_uint_eq(strlen(key), 200);
 	EXPECT(mfs_create(key, 4096, NULL, &s), 0);
 	ck_assert_str_eq(mfs_key(s), key);
-	ck_assert(exists(shm_path(key)));
+	ck_assert(mt_exists(mt_shm_path(key)));
 	EXPECT(mfs_attach(key, NULL, &t), 0);
 	EXPECT(mfs_detach(t), 0);
 	EXPECT(mfs_detach(s), 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 
 	/* 201 bytes: one too many. */
 	key[MFS_KEY_MAX] = 'x';
@@ -281,7 +258,7 @@ START_TEST(key_lengths)
 	/* Every allowed byte, dots inside, is fine. */
 	snprintf(key, sizeof key, "%s.AZaz09._-..x", KEY());
 	EXPECT(mfs_create(key, 1, NULL, &s), 0);
-	ck_assert(exists(shm_path(key)));
+	ck_assert(mt_exists(mt_shm_path(key)));
 	EXPECT(mfs_detach(s), 0);
 }
 END_TEST
@@ -311,7 +288,7 @@ START_TEST(key_case)
 	EXPECT(mfs_attach(up, NULL, &c), 0);
 	EXPECT(mfs_detach(c), 0);
 	EXPECT(mfs_detach(a), 0);
-	ck_assert(!exists(shm_path(up)));
+	ck_assert(!mt_exists(mt_shm_path(up)));
 }
 END_TEST
 
@@ -335,7 +312,7 @@ START_TEST(size_invalid)
 	EXPECT(mfs_open(key, 0, NULL, &s, &created), MFS_E_INVALID_SIZE);
 	ck_assert_ptr_null(s);
 	ck_assert_int_eq(created, 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -359,7 +336,7 @@ START_TEST(size_int64_boundary)
 	s = JUNK;
 	EXPECT(mfs_create(key, (size_t)largest, NULL, &s), MFS_E_NO_RESOURCES);
 	ck_assert_ptr_null(s);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -373,7 +350,7 @@ START_TEST(size_huge)
 
 	EXPECT(mfs_create(key, (size_t)1 << 46, NULL, &s), MFS_E_NO_RESOURCES);
 	ck_assert_ptr_null(s);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 	ck_assert(*mfs_last_error() != '\0');
 	EXPECT(mfs_attach(key, NULL, &s), MFS_E_NOT_FOUND);
 
@@ -386,7 +363,7 @@ START_TEST(size_huge)
 	EXPECT(mfs_create(key, (size_t)1 << 46, &o, &s), MFS_E_NO_RESOURCES);
 	ck_assert_ptr_null(s);
 	snprintf(path, sizeof path, "%s/mfshare/%s", dir, key);
-	ck_assert(!exists(path));
+	ck_assert(!mt_exists(path));
 	mt_rmtree(dir);
 }
 END_TEST
@@ -459,7 +436,7 @@ START_TEST(opt_unknown_backend)
 
 		expect_all(key, &o, MFS_E_INVALID, 1);
 	}
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -498,10 +475,10 @@ START_TEST(opt_runtime_xdg)
 	EXPECT(mfs_native_path(key, &o, buf, sizeof buf), 0);
 	ck_assert_str_eq(buf, path);
 	EXPECT(mfs_create(key, 4096, &o, &s), 0);
-	ck_assert_msg(exists(path), "%s was not made", path);
+	ck_assert_msg(mt_exists(path), "%s was not made", path);
 	ck_assert_str_eq(mfs_native_key(s), path);
 	ck_assert_str_eq(mfs_key(s), key);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 	/* D/mfshare is private to the user. */
 	ck_assert_int_eq(lstat(dir, &st), 0);
 	ck_assert(S_ISDIR(st.st_mode));
@@ -513,18 +490,18 @@ START_TEST(opt_runtime_xdg)
 	ck_assert_str_eq(mfs_data(t), "runtime");
 	EXPECT(mfs_detach(t), 0);
 	EXPECT(mfs_detach(s), 0);
-	ck_assert(!exists(path));
+	ck_assert(!mt_exists(path));
 
 	/* opts.dir replaces $XDG_RUNTIME_DIR. */
 	o.dir = d2;
 	snprintf(path, sizeof path, "%s/mfshare/%s", d2, key);
 	EXPECT(mfs_create(key, 4096, &o, &s), 0);
-	ck_assert(exists(path));
+	ck_assert(mt_exists(path));
 	ck_assert_str_eq(mfs_native_key(s), path);
 	snprintf(buf, sizeof buf, "%s/mfshare/%s", d1, key);
-	ck_assert(!exists(buf));
+	ck_assert(!mt_exists(buf));
 	EXPECT(mfs_remove(key, &o), 0);
-	ck_assert(!exists(path));
+	ck_assert(!mt_exists(path));
 	EXPECT(mfs_detach(s), 0);
 	mt_rmtree(d1);
 	mt_rmtree(d2);
@@ -543,8 +520,8 @@ START_TEST(opt_file_backend)
 	o.dir = d;
 	snprintf(path, sizeof path, "%s/%s", d, key);
 	EXPECT(mfs_create(key, 5000, &o, &s), 0);
-	ck_assert(exists(path));
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(mt_exists(path));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 	ck_assert_str_eq(mfs_native_key(s), path);
 	memcpy(mfs_data(s), "file", 5);
 	EXPECT(mfs_inspect(key, &o, &st), 0);
@@ -555,9 +532,9 @@ START_TEST(opt_file_backend)
 	EXPECT(mfs_create(key, 4096, &o, &u), MFS_E_EXISTS);
 	ck_assert_ptr_null(u);
 	EXPECT(mfs_detach(t), 0);
-	ck_assert(exists(path));
+	ck_assert(mt_exists(path));
 	EXPECT(mfs_detach(s), 0);
-	ck_assert(!exists(path));
+	ck_assert(!mt_exists(path));
 	EXPECT(mfs_attach(key, &o, &t), MFS_E_NOT_FOUND);
 	mt_rmtree(d);
 }
@@ -583,7 +560,7 @@ START_TEST(opt_memfd)
 	}
 	/* No name to find it by: attach, open, inspect, remove are invalid. */
 	expect_all(key, &o, MFS_E_INVALID, 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -617,7 +594,7 @@ START_TEST(opt_defaults)
 
 	memset(&zero, 0, sizeof zero);
 	EXPECT(mfs_create(key, 4096, &zero, &s), 0);
-	ck_assert_str_eq(mfs_native_key(s), shm_path(key));
+	ck_assert_str_eq(mfs_native_key(s), mt_shm_path(key));
 	EXPECT(mfs_attach(key, NULL, &t), 0);
 	EXPECT(mfs_detach(t), 0);
 	zero.backend = MFS_BACKEND_SHM;
@@ -636,9 +613,9 @@ START_TEST(null_out)
 	mfs_stat st;
 
 	EXPECT(mfs_create(key, 4096, NULL, NULL), MFS_E_INVALID);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 	EXPECT(mfs_open(key, 4096, NULL, NULL, NULL), MFS_E_INVALID);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 	EXPECT(mfs_create(key, 4096, NULL, &s), 0);
 	EXPECT(mfs_attach(key, NULL, NULL), MFS_E_INVALID);
 	EXPECT(mfs_open(key, 4096, NULL, NULL, NULL), MFS_E_INVALID);
@@ -651,7 +628,7 @@ START_TEST(null_out)
 	EXPECT(mfs_stat_segment(s, &st), 0);
 	ck_assert_uint_eq(st.refcount, 1);
 	EXPECT(mfs_detach(s), 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -800,10 +777,10 @@ START_TEST(accessors)
 	EXPECT(mfs_create(key, 4096, NULL, &s), 0);
 	ck_assert_str_eq(mfs_key(s), key);
 	ck_assert_ptr_ne(mfs_key(s), key); /* a copy, not the caller's buffer */
-	ck_assert_str_eq(mfs_native_key(s), shm_path(key));
+	ck_assert_str_eq(mfs_native_key(s), mt_shm_path(key));
 	ck_assert_int_ge(mfs_fd(s), 0);
 	ck_assert_int_eq(fstat(mfs_fd(s), &a), 0);
-	ck_assert_int_eq(stat(shm_path(key), &b), 0);
+	ck_assert_int_eq(stat(mt_shm_path(key), &b), 0);
 	ck_assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
 	ck_assert(S_ISREG(a.st_mode));
 	ck_assert_uint_eq((uint64_t)a.st_size,
@@ -811,7 +788,7 @@ START_TEST(accessors)
 
 	EXPECT(mfs_attach(key, NULL, &t), 0);
 	ck_assert_str_eq(mfs_key(t), key);
-	ck_assert_str_eq(mfs_native_key(t), shm_path(key));
+	ck_assert_str_eq(mfs_native_key(t), mt_shm_path(key));
 	ck_assert_int_ge(mfs_fd(t), 0);
 	ck_assert_int_ne(mfs_fd(t), mfs_fd(s));
 	ck_assert_ptr_ne(mfs_data(t), mfs_data(s));
@@ -838,8 +815,8 @@ START_TEST(native_path)
 
 	ck_assert_ptr_nonnull(d);
 	EXPECT(mfs_native_path(key, NULL, buf, sizeof buf), 0);
-	ck_assert_str_eq(buf, shm_path(key));
-	ck_assert(!exists(buf)); /* naming makes nothing */
+	ck_assert_str_eq(buf, mt_shm_path(key));
+	ck_assert(!mt_exists(buf)); /* naming makes nothing */
 	EXPECT(mfs_create(key, 4096, NULL, &s), 0);
 	ck_assert_str_eq(mfs_native_key(s), buf);
 	EXPECT(mfs_detach(s), 0);
@@ -923,25 +900,13 @@ END_TEST
 
 /* ------------------------------------------------------------ main */
 
-/* Remove what a failed test left in /dev/shm under this run's tag. */
-static void sweep(void)
-{
-	mt_sweep_shm(tag, "check_api");
-}
-
 int main(void)
 {
 	Suite *s = suite_create("api");
 	TCase *tc;
-	const char *t = getenv("TMPDIR");
-	int rc;
 
-	snprintf(tag, sizeof tag, "api%ld", (long)getpid());
-	/* Every temp dir of this run lives under one root, removed at the end. */
-	snprintf(tmproot, sizeof tmproot, "%s/mfs-api-XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(tmproot))
+	if (mt_begin("api", tag, sizeof tag, tmproot, sizeof tmproot) != 0)
 		return 99;
-	setenv("TMPDIR", tmproot, 1);
 
 	tc = tcase_create("errors");
 	tcase_add_test(tc, error_values);
@@ -992,8 +957,5 @@ int main(void)
 	tcase_add_test(tc, native_path);
 	suite_add_tcase(s, tc);
 
-	rc = mt_run(s);
-	sweep();
-	mt_rmtree(tmproot);
-	return rc;
+	return mt_run_clean(s, tag, "check_api", tmproot);
 }

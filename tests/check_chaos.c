@@ -68,13 +68,7 @@ static char tmproot[256];
 #define LOCK_MS    5000
 #define STUCK_MS   15000  /* the driver's watchdog on every worker */
 
-#define EXPECT(call, want) do {                                              \
-	int r_ = (call);                                                      \
-	int w_ = (want);                                                      \
-	ck_assert_msg(r_ == w_, "%s: got %s (%d), want %s; last error: %s",   \
-	              #call, mfs_err_name(r_), r_, mfs_err_name(w_),          \
-	              mfs_last_error());                                      \
-} while (0)
+#define EXPECT(call, want) MT_EXPECT(call, want)
 
 /* ------------------------------------------------------------ the record */
 
@@ -244,13 +238,6 @@ static int count_maps(void)
 			n++;
 	fclose(f);
 	return n;
-}
-
-static int exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
 }
 
 /*
@@ -540,50 +527,6 @@ struct cfg {
 	const char *name;
 };
 
-static int snapshot(const char *dir, char ***names, size_t *n)
-{
-	struct dirent *e;
-	DIR *d = opendir(dir);
-	size_t cap = 0;
-
-	*names = NULL;
-	*n = 0;
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			*names = realloc(*names, cap * sizeof **names);
-			if (!*names)
-				abort();
-		}
-		(*names)[(*n)++] = strdup(e->d_name);
-	}
-	closedir(d);
-	return 0;
-}
-
-static void free_names(char **names, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
-static int listed(char **names, size_t n, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(names[i], name) == 0)
-			return 1;
-	return 0;
-}
-
 static int env_kills(int dflt)
 {
 	const char *e = getenv("MFS_CHAOS_KILLS");
@@ -688,9 +631,7 @@ static void chaos(const struct cfg *cf)
 	const char *d = NULL;
 
 	kills = env_kills(cf->kills);
-	B = mmap(NULL, sizeof *B, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ck_assert(B != MAP_FAILED);
-	memset(B, 0, sizeof *B);
+	B = mt_shared_new(sizeof *B);
 	snprintf(B->needle, sizeof B->needle, "/dev/shm/mfshare.t-%s-", tag);
 	for (k = 0; k < K; k++) {
 		snprintf(B->key[k], sizeof B->key[k], "%s", mt_key(tag));
@@ -706,7 +647,7 @@ static void chaos(const struct cfg *cf)
 	for (k = 0; k < K; k++)
 		EXPECT(mfs_native_path(B->key[k], &B->opts[k], B->path[k], sizeof B->path[k]), 0);
 	seed();
-	ck_assert_int_eq(snapshot("/dev/shm", &before, &nbefore), 0);
+	ck_assert_int_eq(mt_dir_names("/dev/shm", &before, &nbefore), 0);
 	fds0 = mt_count_fds();
 	maps0 = count_maps();
 	ck_assert_int_ge(fds0, 3);
@@ -811,7 +752,7 @@ static void chaos(const struct cfg *cf)
 
 		EXPECT(mfs_attach(B->key[k], &B->opts[k], &s), MFS_E_NOT_FOUND);
 		EXPECT(mfs_inspect(B->key[k], &B->opts[k], &sst), MFS_E_NOT_FOUND);
-		if (exists(B->path[k])) {
+		if (mt_exists(B->path[k])) {
 			EXPECT(mfs_inspect_path(B->path[k], 1, &sst, NULL, 0, NULL), 0);
 			ck_assert_int_eq(sst.refcount, 0);
 		}
@@ -821,7 +762,7 @@ static void chaos(const struct cfg *cf)
 		EXPECT(mfs_create(B->key[k], SEGSZ, &B->opts[k], &s), 0);
 		ck_assert(consistent(mfs_data(s)) && ((struct rec *)mfs_data(s))->seq == 0);
 		EXPECT(mfs_detach(s), 0);
-		ck_assert_msg(!exists(B->path[k]), "%s outlived its last detach", B->path[k]);
+		ck_assert_msg(!mt_exists(B->path[k]), "%s outlived its last detach", B->path[k]);
 	}
 	/* No stray file: nothing of ours in /dev/shm, nothing new that looks
 	 * like a temp file (the library makes none: O_TMPFILE, or the final
@@ -829,21 +770,21 @@ static void chaos(const struct cfg *cf)
 	 * Other programs may create segments meanwhile (a parallel make
 	 * check, a benchmark): their names are theirs. */
 	snprintf(prefix, sizeof prefix, "mfshare.t-%s-", tag);
-	ck_assert_int_eq(snapshot("/dev/shm", &after, &nafter), 0);
+	ck_assert_int_eq(mt_dir_names("/dev/shm", &after, &nafter), 0);
 	for (i = 0; i < nafter; i++) {
 		ck_assert_msg(strncmp(after[i], prefix, strlen(prefix)) != 0,
 		              "left behind: /dev/shm/%s", after[i]);
-		if (!listed(before, nbefore, after[i]))
+		if (!mt_listed(before, nbefore, after[i]))
 			ck_assert_msg(after[i][0] != '.' && !strstr(after[i], tag),
 			              "stray /dev/shm/%s appeared", after[i]);
 	}
-	free_names(after, nafter);
-	free_names(before, nbefore);
+	mt_free_names(after, nafter);
+	mt_free_names(before, nbefore);
 	if (B->dir[0]) {
-		ck_assert_int_eq(snapshot(B->dir, &after, &nafter), 0);
+		ck_assert_int_eq(mt_dir_names(B->dir, &after, &nafter), 0);
 		ck_assert_msg(nafter == 0, "%zu files left in %s, e.g. %s", nafter, B->dir,
 		              nafter ? after[0] : "");
-		free_names(after, nafter);
+		mt_free_names(after, nafter);
 		mt_rmtree(B->dir);
 	}
 	/* The driver itself leaked nothing. */
@@ -952,9 +893,7 @@ START_TEST(pid_reuse)
 
 	reuse_variant = _i;
 	reuse_key = mt_key(tag);
-	R = mmap(NULL, sizeof *R, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ck_assert(R != MAP_FAILED);
-	memset(R, 0, sizeof *R);
+	R = mt_shared_new(sizeof *R);
 	R->rc_lock = R->rc_unlock = 1;
 	EXPECT(mfs_create(reuse_key, SEGSZ, NULL, &p), 0);
 	/* Other programs of a parallel `make check` fork too: one may take
@@ -1069,8 +1008,7 @@ START_TEST(inspect_vs_last_detach)
 	pid_t p;
 	int round, r;
 
-	RC = mmap(NULL, sizeof *RC, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ck_assert(RC != MAP_FAILED);
+	RC = mt_shared_new(sizeof *RC);
 	seed();
 	for (round = 0; round < 60; round++) {
 		race_key = mt_key(tag);
@@ -1096,23 +1034,14 @@ END_TEST
 
 /* ------------------------------------------------------------ main */
 
-static void sweep(void)
-{
-	mt_sweep_shm(tag, "check_chaos");
-}
-
 int main(void)
 {
 	Suite *s = suite_create("chaos");
 	TCase *tc;
-	const char *t = getenv("TMPDIR");
-	int rc, kills = env_kills(100);
+	int kills = env_kills(100);
 
-	snprintf(tag, sizeof tag, "ch%ld", (long)getpid());
-	snprintf(tmproot, sizeof tmproot, "%s/mfs-ch-XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(tmproot))
+	if (mt_begin("ch", tag, sizeof tag, tmproot, sizeof tmproot) != 0)
 		return 99;
-	setenv("TMPDIR", tmproot, 1);
 
 	tc = tcase_create("chaos");
 	/* about 25 ms a kill; generous, so a hang fails rather than waits */
@@ -1131,8 +1060,5 @@ int main(void)
 	tcase_add_loop_test(tc, pid_reuse, 0, 4);
 	suite_add_tcase(s, tc);
 
-	rc = mt_run(s);
-	sweep();
-	mt_rmtree(tmproot);
-	return rc;
+	return mt_run_clean(s, tag, "check_chaos", tmproot);
 }

@@ -303,66 +303,6 @@ struct ctx {
 
 static char cur[200]; /* the scenario, for messages */
 
-static int load(int *p)
-{
-	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
-}
-
-static void store(int *p, int v)
-{
-	__atomic_store_n(p, v, __ATOMIC_SEQ_CST);
-}
-
-static int wait_for(int *p, int want, unsigned ms)
-{
-	uint64_t end = mt_now_ms() + ms;
-
-	while (load(p) < want) {
-		if (mt_now_ms() >= end)
-			return 0;
-		mt_sleep_ms(1);
-	}
-	return 1;
-}
-
-static int exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
-}
-
-static void fill(void *p, size_t n, unsigned seed)
-{
-	unsigned char *d = p;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		d[i] = (unsigned char)(seed + i * 7);
-}
-
-static int same(const void *p, size_t n, unsigned seed)
-{
-	const unsigned char *d = p;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (d[i] != (unsigned char)(seed + i * 7))
-			return 0;
-	return 1;
-}
-
-static int all_zero(const void *p, size_t n)
-{
-	const unsigned char *d = p;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (d[i])
-			return 0;
-	return 1;
-}
-
 static mfs_stat stat_of(mfs_segment *s)
 {
 	mfs_stat st;
@@ -403,50 +343,6 @@ static void waiters_are(mfs_segment *s, uint32_t n)
 
 /* ------------------------------------------------------------ strays */
 
-static int snapshot(const char *dir, char ***names, size_t *n)
-{
-	struct dirent *e;
-	DIR *d = opendir(dir);
-	size_t cap = 0;
-
-	*names = NULL;
-	*n = 0;
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			*names = realloc(*names, cap * sizeof **names);
-			if (!*names)
-				abort();
-		}
-		(*names)[(*n)++] = strdup(e->d_name);
-	}
-	closedir(d);
-	return 0;
-}
-
-static void free_names(char **names, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
-static int listed(char **names, size_t n, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(names[i], name) == 0)
-			return 1;
-	return 0;
-}
-
 /*
  * Nothing but the key's own file (if @key_file) in the places this
  * scenario could have written: the private directory must hold exactly
@@ -462,26 +358,26 @@ static void no_strays(const struct ctx *c, int key_file)
 	size_t n, i;
 
 	if (c->dir[0]) {
-		ck_assert_int_eq(snapshot(c->dir, &now, &n), 0);
+		ck_assert_int_eq(mt_dir_names(c->dir, &now, &n), 0);
 		for (i = 0; i < n; i++)
 			ck_assert_msg(key_file && strcmp(now[i], base) == 0,
 			              "%s: stray file %s/%s", cur, c->dir, now[i]);
 		ck_assert_msg(n == (size_t)key_file, "%s: %zu files in %s, want %d",
 		              cur, n, c->dir, key_file);
-		free_names(now, n);
+		mt_free_names(now, n);
 	}
 	snprintf(prefix, sizeof prefix, "mfshare.t-%s-%ld-", tag, (long)getpid());
 	snprintf(mine, sizeof mine, "%s", base);
-	ck_assert_int_eq(snapshot("/dev/shm", &now, &n), 0);
+	ck_assert_int_eq(mt_dir_names("/dev/shm", &now, &n), 0);
 	for (i = 0; i < n; i++) {
 		if (strncmp(now[i], prefix, strlen(prefix)) == 0)
 			ck_assert_msg(!c->dir[0] && key_file && strcmp(now[i], mine) == 0,
 			              "%s: stray /dev/shm/%s", cur, now[i]);
-		else if (!listed(c->before, c->nbefore, now[i]))
+		else if (!mt_listed(c->before, c->nbefore, now[i]))
 			ck_assert_msg(now[i][0] != '.' && !strstr(now[i], tag),
 			              "%s: stray /dev/shm/%s appeared", cur, now[i]);
 	}
-	free_names(now, n);
+	mt_free_names(now, n);
 }
 
 /* ------------------------------------------------------------ children */
@@ -507,7 +403,7 @@ static int ch_make_stale(void *arg)
 	mfs_segment *s;
 
 	CHK(mfs_create(c->key, SEGSZ, &c->opts, &s) == 0, 10);
-	fill(mfs_data(s), SEGSZ, 5);
+	mt_fill(mfs_data(s), SEGSZ, 5);
 	return 0;
 }
 
@@ -519,7 +415,7 @@ static int ch_holder(void *arg)
 
 	CHK(mfs_attach(c->key, &c->opts, &s) == 0, 10);
 	CHK(mfs_lock(s) == 0, 11);
-	store(&c->b->ready, 1);
+	mt_put(&c->b->ready, 1);
 	for (;;)
 		pause();
 }
@@ -533,15 +429,15 @@ static int ch_waiter(void *arg)
 	int r;
 
 	CHK(mfs_attach(c->key, &c->opts, &s) == 0, 10);
-	store(&c->b->wready, 1);
+	mt_put(&c->b->wready, 1);
 	r = mfs_lock(s);
 	c->b->wt = mt_now_ms();
-	store(&c->b->wrc, r);
+	mt_put(&c->b->wrc, r);
 	CHK(r == 0 || r == MFS_E_OWNER_DEAD, 11);
 	mt_sleep_ms(20);
 	CHK(mfs_unlock(s) == 0, 12);
 	CHK(mfs_detach(s) == 0, 13);
-	store(&c->b->wdone, 1);
+	mt_put(&c->b->wdone, 1);
 	return 0;
 }
 
@@ -560,7 +456,7 @@ static int ch_armed(void *arg)
 		arm(c);
 		r = mfs_create(c->key, SEGSZ, &c->opts, &s);
 		CHK(r == 0, 20);
-		fill(mfs_data(s), SEGSZ, 9);
+		mt_fill(mfs_data(s), SEGSZ, 9);
 		return 0;
 	case O_OPEN:
 		arm(c);
@@ -583,7 +479,7 @@ static int ch_armed(void *arg)
 		return 0;
 	case O_DETACH_LAST:
 		CHK(mfs_create(c->key, SEGSZ, &c->opts, &s) == 0, 27);
-		fill(mfs_data(s), SEGSZ, 9);
+		mt_fill(mfs_data(s), SEGSZ, 9);
 		arm(c);
 		CHK(mfs_detach(s) == 0, 28);
 		return 0;
@@ -607,7 +503,7 @@ static int ch_armed(void *arg)
 		return 0;
 	case O_LOCK_SLOW:
 		CHK(mfs_attach(c->key, &c->opts, &s) == 0, 33);
-		store(&c->b->ready, 1);
+		mt_put(&c->b->ready, 1);
 		arm(c);
 		CHK(mfs_lock(s) == 0, 34);
 		return 0;
@@ -622,8 +518,8 @@ static int ch_armed(void *arg)
 	case O_UNLOCK_W:
 		CHK(mfs_attach(c->key, &c->opts, &s) == 0, 38);
 		CHK(mfs_lock(s) == 0, 39);
-		store(&c->b->ready, 1);
-		CHK(wait_for(&c->b->go, 1, 10000), 40);
+		mt_put(&c->b->ready, 1);
+		CHK(mt_await(&c->b->go, 1, 10000), 40);
 		arm(c);
 		CHK(mfs_unlock(s) == 0, 41);
 		return 0;
@@ -642,14 +538,14 @@ static void replaced_fresh(const struct ctx *c)
 
 	WITHIN(1000, mfs_open(c->key, SEGSZ, &c->opts, &s, &created), 0);
 	ck_assert_msg(created == 1, "%s: open attached to what was left", cur);
-	ck_assert_msg(all_zero(mfs_data(s), SEGSZ), "%s: the new segment holds old data", cur);
+	ck_assert_msg(mt_all_zero(mfs_data(s), SEGSZ), "%s: the new segment holds old data", cur);
 	refcount_is(s, 1);
 	ck_assert_int_eq(stat_of(s).state, MFS_STATE_READY);
 	EXPECT(mfs_trylock(s), 0);
 	EXPECT(mfs_unlock(s), 0);
 	no_strays(c, 1);
 	WITHIN(1000, mfs_detach(s), 0);
-	ck_assert_msg(!exists(c->path), "%s: %s outlived its last detach", cur, c->path);
+	ck_assert_msg(!mt_exists(c->path), "%s: %s outlived its last detach", cur, c->path);
 	WITHIN(1000, mfs_attach(c->key, &c->opts, &x), MFS_E_NOT_FOUND);
 }
 
@@ -665,7 +561,7 @@ static void absent(const struct ctx *c)
 
 static void v_nothing(const struct ctx *c)
 {
-	ck_assert_msg(!exists(c->path), "%s: %s exists", cur, c->path);
+	ck_assert_msg(!mt_exists(c->path), "%s: %s exists", cur, c->path);
 	no_strays(c, 0);
 	absent(c);
 	replaced_fresh(c);
@@ -675,7 +571,7 @@ static void v_stale(const struct ctx *c, int remove)
 {
 	mfs_stat st;
 
-	ck_assert_msg(exists(c->path), "%s: %s is gone, want a stale segment", cur, c->path);
+	ck_assert_msg(mt_exists(c->path), "%s: %s is gone, want a stale segment", cur, c->path);
 	no_strays(c, 1);
 	EXPECT(mfs_inspect_path(c->path, 1, &st, NULL, 0, NULL), 0);
 	ck_assert_msg(st.refcount == 0, "%s: stale segment with refcount %u", cur, st.refcount);
@@ -685,7 +581,7 @@ static void v_stale(const struct ctx *c, int remove)
 	absent(c);
 	if (remove) {
 		WITHIN(1000, mfs_remove(c->key, &c->opts), MFS_E_NOT_FOUND);
-		ck_assert_msg(!exists(c->path), "%s: remove left the stale name", cur);
+		ck_assert_msg(!mt_exists(c->path), "%s: remove left the stale name", cur);
 		no_strays(c, 0);
 		WITHIN(1000, mfs_remove(c->key, &c->opts), MFS_E_NOT_FOUND);
 	}
@@ -706,12 +602,12 @@ static void v_live(struct ctx *c)
 	for (i = 0; i < nrows && i < 16; i++)
 		ck_assert_msg(rows[i].pid != (long)c->child || !rows[i].alive,
 		              "%s: the dead child's slot %u counts as alive", cur, rows[i].slot);
-	ck_assert_msg(same(mfs_data(c->p), SEGSZ, 1), "%s: the data changed", cur);
-	ck_assert_msg(exists(c->path), "%s: the live segment lost its name", cur);
+	ck_assert_msg(mt_same(mfs_data(c->p), SEGSZ, 1), "%s: the data changed", cur);
+	ck_assert_msg(mt_exists(c->path), "%s: the live segment lost its name", cur);
 	no_strays(c, 1);
 	ck_assert_int_eq(stat_of(c->p).state, MFS_STATE_READY);
 	WITHIN(1000, mfs_attach(c->key, &c->opts, &x), 0);
-	ck_assert_msg(same(mfs_data(x), SEGSZ, 1), "%s: a new attacher sees other data", cur);
+	ck_assert_msg(mt_same(mfs_data(x), SEGSZ, 1), "%s: a new attacher sees other data", cur);
 	refcount_is(c->p, 2);
 	refcount_is(x, 2);
 	WITHIN(1000, mfs_detach(x), 0);
@@ -721,7 +617,7 @@ static void v_live(struct ctx *c)
 	/* The dead attacher does not keep it alive. */
 	WITHIN(1000, mfs_detach(c->p), 0);
 	c->p = NULL;
-	ck_assert_msg(!exists(c->path), "%s: the last live detach left %s", cur, c->path);
+	ck_assert_msg(!mt_exists(c->path), "%s: the last live detach left %s", cur, c->path);
 	no_strays(c, 0);
 	absent(c);
 }
@@ -732,23 +628,23 @@ static void v_removed_live(struct ctx *c)
 	int created = -1;
 
 	refcount_is(c->p, 1);
-	ck_assert_msg(same(mfs_data(c->p), SEGSZ, 1), "%s: the data changed", cur);
-	ck_assert_msg(!exists(c->path), "%s: the name survived the remove", cur);
+	ck_assert_msg(mt_same(mfs_data(c->p), SEGSZ, 1), "%s: the data changed", cur);
+	ck_assert_msg(!mt_exists(c->path), "%s: the name survived the remove", cur);
 	no_strays(c, 0);
 	absent(c);
 	WITHIN(1000, mfs_open(c->key, SEGSZ, &c->opts, &s, &created), 0);
 	ck_assert_int_eq(created, 1);
-	ck_assert(all_zero(mfs_data(s), SEGSZ));
-	fill(mfs_data(c->p), SEGSZ, 2);
-	ck_assert_msg(all_zero(mfs_data(s), SEGSZ), "%s: old and new segment share pages", cur);
+	ck_assert(mt_all_zero(mfs_data(s), SEGSZ));
+	mt_fill(mfs_data(c->p), SEGSZ, 2);
+	ck_assert_msg(mt_all_zero(mfs_data(s), SEGSZ), "%s: old and new segment share pages", cur);
 	EXPECT(mfs_lock(c->p), 0);
 	EXPECT(mfs_unlock(c->p), 0);
 	WITHIN(1000, mfs_detach(c->p), 0); /* its name is not the new one's */
 	c->p = NULL;
-	ck_assert_msg(exists(c->path), "%s: the old segment's detach removed the new name", cur);
+	ck_assert_msg(mt_exists(c->path), "%s: the old segment's detach removed the new name", cur);
 	refcount_is(s, 1);
 	WITHIN(1000, mfs_detach(s), 0);
-	ck_assert(!exists(c->path));
+	ck_assert(!mt_exists(c->path));
 	no_strays(c, 0);
 }
 
@@ -808,10 +704,10 @@ static void v_owner_dead(struct ctx *c, pid_t dead)
 	EXPECT(mfs_trylock(c->p), 0);
 	EXPECT(mfs_unlock(c->p), 0);
 	refcount_is(c->p, 1);
-	ck_assert_msg(same(mfs_data(c->p), SEGSZ, 1), "%s: the data changed", cur);
+	ck_assert_msg(mt_same(mfs_data(c->p), SEGSZ, 1), "%s: the data changed", cur);
 	WITHIN(1000, mfs_detach(c->p), 0);
 	c->p = NULL;
-	ck_assert(!exists(c->path));
+	ck_assert(!mt_exists(c->path));
 	no_strays(c, 0);
 }
 
@@ -861,10 +757,8 @@ static void run(const struct scen *sc)
 	         sc->kill ? "kill" : "control", sc->setup, sc->op, sc->verify,
 	         no_tmpfile ? "file, O_EXCL fallback" : c.dir[0] ? "file" : "shm");
 	EXPECT(mfs_native_path(c.key, &c.opts, c.path, sizeof c.path), 0);
-	ck_assert_int_eq(snapshot("/dev/shm", &c.before, &c.nbefore), 0);
-	c.b = mmap(NULL, sizeof *c.b, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ck_assert(c.b != MAP_FAILED);
-	memset(c.b, 0, sizeof *c.b);
+	ck_assert_int_eq(mt_dir_names("/dev/shm", &c.before, &c.nbefore), 0);
+	c.b = mt_shared_new(sizeof *c.b);
 
 	switch (sc->setup) {
 	case S_NONE:
@@ -872,20 +766,20 @@ static void run(const struct scen *sc)
 	case S_STALE:
 		h = mt_spawn(ch_make_stale, &c);
 		ck_assert_int_eq(mt_wait(h, 5000), 0);
-		ck_assert(exists(c.path));
+		ck_assert(mt_exists(c.path));
 		absent(&c);
 		break;
 	case S_LIVE:
 	case S_DEADHOLDER:
 		EXPECT(mfs_create(c.key, SEGSZ, &c.opts, &c.p), 0);
-		fill(mfs_data(c.p), SEGSZ, 1);
+		mt_fill(mfs_data(c.p), SEGSZ, 1);
 		if (sc->setup == S_LIVE)
 			break;
 		h = mt_spawn(ch_holder, &c);
-		ck_assert_msg(wait_for(&c.b->ready, 1, 5000), "%s: holder not ready", cur);
+		ck_assert_msg(mt_await(&c.b->ready, 1, 5000), "%s: holder not ready", cur);
 		ck_assert_int_eq(kill(h, SIGKILL), 0);
 		ck_assert_int_eq(mt_wait(h, 5000), KILLED);
-		store(&c.b->ready, 0);
+		mt_put(&c.b->ready, 0);
 		ck_assert_int_eq(stat_of(c.p).lock_owner_alive, 0);
 		break;
 	}
@@ -896,18 +790,18 @@ static void run(const struct scen *sc)
 	ck_assert_int_gt(c.child, 0);
 	if (sc->op == O_LOCK_SLOW) {
 		/* Both contenders asleep on the word, then let go. */
-		ck_assert(wait_for(&c.b->ready, 1, 5000));
+		ck_assert(mt_await(&c.b->ready, 1, 5000));
 		waiters_are(c.p, 1);
 		w = mt_spawn(ch_waiter, &c);
-		ck_assert(wait_for(&c.b->wready, 1, 5000));
+		ck_assert(mt_await(&c.b->wready, 1, 5000));
 		waiters_are(c.p, 2);
 		EXPECT(mfs_unlock(c.p), 0);
 	} else if (sc->op == O_UNLOCK_W) {
-		ck_assert(wait_for(&c.b->ready, 1, 5000));
+		ck_assert(mt_await(&c.b->ready, 1, 5000));
 		w = mt_spawn(ch_waiter, &c);
-		ck_assert(wait_for(&c.b->wready, 1, 5000));
+		ck_assert(mt_await(&c.b->wready, 1, 5000));
 		waiters_are(c.p, 1);
-		store(&c.b->go, 1);
+		mt_put(&c.b->go, 1);
 	}
 	st = mt_wait(c.child, 10000);
 	t_dead = mt_now_ms();
@@ -939,7 +833,7 @@ static void run(const struct scen *sc)
 		v_corrupt(&c);
 		break;
 	case V_OWNER_DEAD_W:
-		if (load(&c.b->wrc) == MFS_E_OWNER_DEAD) {
+		if (mt_ld(&c.b->wrc) == MFS_E_OWNER_DEAD) {
 			/* The waiter slept through the death: taken over within
 			 * 200 ms of it (t_dead is after it), then let go. */
 			ck_assert_msg(c.b->wt <= t_dead + 200, "%s: the waiter's OWNER_DEAD "
@@ -949,13 +843,13 @@ static void run(const struct scen *sc)
 			EXPECT(mfs_unlock(c.p), 0);
 			WITHIN(1000, mfs_detach(c.p), 0);
 			c.p = NULL;
-			ck_assert(!exists(c.path));
+			ck_assert(!mt_exists(c.path));
 			no_strays(&c, 0);
 		} else {
 			/* The waiter went first: the child took it after and died. */
 			ck_assert_msg(sc->op == O_LOCK_SLOW, "%s: the waiter got %s while the "
-			              "holder lived", cur, mfs_err_name(load(&c.b->wrc)));
-			EXPECT(load(&c.b->wrc), 0);
+			              "holder lived", cur, mfs_err_name(mt_ld(&c.b->wrc)));
+			EXPECT(mt_ld(&c.b->wrc), 0);
 			v_owner_dead(&c, c.child);
 		}
 		break;
@@ -963,7 +857,7 @@ static void run(const struct scen *sc)
 	ck_assert_ptr_null(c.p);
 	no_tmpfile = 0;
 	munmap(c.b, sizeof *c.b);
-	free_names(c.before, c.nbefore);
+	mt_free_names(c.before, c.nbefore);
 	if (c.dir[0])
 		mt_rmtree(c.dir);
 }
@@ -1016,24 +910,14 @@ END_TEST
 
 /* ------------------------------------------------------------ main */
 
-static void sweep(void)
-{
-	mt_sweep_shm(tag, "check_crash");
-}
-
 int main(void)
 {
 	Suite *s = suite_create("crash");
 	TCase *tc;
-	const char *t = getenv("TMPDIR");
-	int rc;
 
 	unsetenv("MFS_CRASH_AT");
-	snprintf(tag, sizeof tag, "cr%ld", (long)getpid());
-	snprintf(tmproot, sizeof tmproot, "%s/mfs-cr-XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(tmproot))
+	if (mt_begin("cr", tag, sizeof tag, tmproot, sizeof tmproot) != 0)
 		return 99;
-	setenv("TMPDIR", tmproot, 1);
 
 	tc = tcase_create("points");
 	tcase_set_timeout(tc, 60);
@@ -1046,10 +930,7 @@ int main(void)
 	tcase_add_loop_test(tc, control, 0, NCONTROLS);
 	suite_add_tcase(s, tc);
 
-	rc = mt_run(s);
-	sweep();
-	mt_rmtree(tmproot);
-	return rc;
+	return mt_run_clean(s, tag, "check_crash", tmproot);
 }
 
 #endif /* MFS_CRASH_POINTS_ENABLED */

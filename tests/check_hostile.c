@@ -44,26 +44,7 @@ static mfs_segment *g_target;  /* a live segment, detached at teardown */
 
 static void jan_add(const char *path)
 {
-	size_t len = strlen(path);
-	unsigned i;
-
-	if (len >= sizeof jan->paths[0])
-		return;
-	i = __atomic_fetch_add(&jan->n, 1, __ATOMIC_SEQ_CST);
-	if (i < JMAX)
-		memcpy(jan->paths[i], path, len + 1);
-}
-
-static void remove_object(const char *path)
-{
-	struct stat st;
-
-	if (!path[0] || lstat(path, &st) != 0)
-		return;
-	if (S_ISDIR(st.st_mode))
-		rmdir(path);
-	else
-		unlink(path);
+	mt_note_path(&jan->n, (char *)jan->paths, sizeof jan->paths[0], JMAX, path);
 }
 
 static void common_setup(int backend)
@@ -90,11 +71,7 @@ static void file_setup(void) { common_setup(MFS_BACKEND_FILE); }
 
 static void sweep(void)
 {
-	unsigned i, n = jan->n < JMAX ? jan->n : JMAX;
-
-	for (i = 0; i < n; i++)
-		remove_object(jan->paths[i]);
-	jan->n = 0;
+	mt_remove_noted(&jan->n, (char *)jan->paths, sizeof jan->paths[0], JMAX);
 	if (g_tmp && strcmp(g_tmp, "/nonexistent") != 0)
 		mt_rmtree(g_tmp);
 	g_tmp = NULL;
@@ -113,7 +90,7 @@ static void test_teardown(void)
 		mfs_detach(g_target);
 		g_target = NULL;
 	}
-	remove_object(g_path);
+	mt_remove_object(g_path);
 	g_path[0] = '\0';
 }
 

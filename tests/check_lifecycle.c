@@ -27,13 +27,7 @@ static char tmproot[256];
 
 #define KEY() mt_key(tag)
 
-#define EXPECT(call, want) do {                                              \
-	int r_ = (call);                                                      \
-	int w_ = (want);                                                      \
-	ck_assert_msg(r_ == w_, "%s: got %s (%d), want %s; last error: %s",   \
-	              #call, mfs_err_name(r_), r_, mfs_err_name(w_),          \
-	              mfs_last_error());                                      \
-} while (0)
+#define EXPECT(call, want) MT_EXPECT(call, want)
 
 /* In a child: give up with a distinct exit code, saying why. */
 #define CHK(cond, code) do {                                                 \
@@ -68,93 +62,12 @@ static struct shared *sh;
 static const char *g_key;
 static mt_barrier *g_b1, *g_b2;
 
-static struct shared *shared_new(void)
-{
-	void *p = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE,
-	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert(p != MAP_FAILED);
-	memset(p, 0, sizeof(struct shared));
-	return p;
-}
-
-static int load(int *p)
-{
-	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
-}
-
-static void bump(int *p)
-{
-	__atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
-}
-
-/* Wait until *@p >= @want, at most @ms; 1 if it got there. */
-static int wait_for(int *p, int want, unsigned ms)
-{
-	uint64_t end = mt_now_ms() + ms;
-
-	while (load(p) < want) {
-		if (mt_now_ms() >= end)
-			return 0;
-		mt_sleep_ms(1);
-	}
-	return 1;
-}
-
-static const char *shm_path(const char *key)
-{
-	static char bufs[4][300];
-	static unsigned n;
-	char *b = bufs[n++ % 4];
-
-	snprintf(b, sizeof bufs[0], "/dev/shm/mfshare.%s", key);
-	return b;
-}
-
-static int exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
-}
-
 static uint32_t refcount(mfs_segment *s)
 {
 	mfs_stat st;
 
 	EXPECT(mfs_stat_segment(s, &st), 0);
 	return st.refcount;
-}
-
-static void fill(void *p, size_t n, unsigned seed)
-{
-	unsigned char *d = p;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		d[i] = (unsigned char)(seed + i * 7);
-}
-
-static int same(const void *p, size_t n, unsigned seed)
-{
-	const unsigned char *d = p;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (d[i] != (unsigned char)(seed + i * 7))
-			return 0;
-	return 1;
-}
-
-static int all_zero(const void *p, size_t n)
-{
-	const unsigned char *d = p;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (d[i])
-			return 0;
-	return 1;
 }
 
 static void write_file(const char *path, const void *buf, size_t n)
@@ -195,7 +108,7 @@ static void make_halfmade(const char *key)
 	ck_assert_ptr_nonnull(d);
 	o.dir = d;
 	EXPECT(mfs_create(key, 4096, &o, &s), 0);
-	fill(mfs_data(s), 4096, 3);
+	mt_fill(mfs_data(s), 4096, 3);
 	buf = mt_slurp(mfs_native_key(s), 1 << 20, &len);
 	ck_assert_ptr_nonnull(buf);
 	ck_assert_uint_ge(len, 8192);
@@ -205,7 +118,7 @@ static void make_halfmade(const char *key)
 	memcpy(buf + 40, &state, 4);
 	EXPECT(mfs_detach(s), 0);
 	mt_rmtree(d);
-	write_file(shm_path(key), buf, len);
+	write_file(mt_shm_path(key), buf, len);
 	free(buf);
 }
 
@@ -218,22 +131,22 @@ START_TEST(create_exists_untouched)
 	struct stat a, b;
 
 	EXPECT(mfs_create(key, 8192, NULL, &s), 0);
-	fill(mfs_data(s), mfs_size(s), 11);
-	ck_assert_int_eq(stat(shm_path(key), &a), 0);
+	mt_fill(mfs_data(s), mfs_size(s), 11);
+	ck_assert_int_eq(stat(mt_shm_path(key), &a), 0);
 	t = JUNK;
 	EXPECT(mfs_create(key, 8192, NULL, &t), MFS_E_EXISTS);
 	ck_assert_ptr_null(t);
 	EXPECT(mfs_create(key, 1, NULL, &t), MFS_E_EXISTS);
 	EXPECT(mfs_create(key, (size_t)1 << 24, NULL, &t), MFS_E_EXISTS);
-	ck_assert(same(mfs_data(s), mfs_size(s), 11));
-	ck_assert_int_eq(stat(shm_path(key), &b), 0);
+	ck_assert(mt_same(mfs_data(s), mfs_size(s), 11));
+	ck_assert_int_eq(stat(mt_shm_path(key), &b), 0);
 	ck_assert(a.st_ino == b.st_ino && a.st_size == b.st_size);
 	ck_assert_uint_eq(refcount(s), 1);
 	EXPECT(mfs_attach(key, NULL, &t), 0);
-	ck_assert(same(mfs_data(t), mfs_size(t), 11));
+	ck_assert(mt_same(mfs_data(t), mfs_size(t), 11));
 	EXPECT(mfs_detach(t), 0);
 	EXPECT(mfs_detach(s), 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -241,7 +154,7 @@ END_TEST
  * written, and attach/open/remove/inspect say CORRUPT. */
 static void nonsegment(const void *buf, size_t n)
 {
-	const char *key = KEY(), *path = shm_path(key);
+	const char *key = KEY(), *path = mt_shm_path(key);
 	mfs_segment *s = JUNK;
 	mfs_stat st;
 	int created = 7;
@@ -280,7 +193,7 @@ END_TEST
 
 START_TEST(create_exists_directory)
 {
-	const char *key = KEY(), *path = shm_path(key);
+	const char *key = KEY(), *path = mt_shm_path(key);
 	mfs_segment *s = JUNK;
 	mfs_stat st;
 	struct stat sb;
@@ -307,8 +220,8 @@ static int child_check_and_write(void *arg)
 	(void)arg;
 	CHK(mfs_attach(g_key, NULL, &s) == 0, 10);
 	CHK(mfs_size(s) >= 8192, 11);
-	CHK(same(mfs_data(s), 4096, 21), 12);
-	fill((char *)mfs_data(s) + 4096, 4096, 22);
+	CHK(mt_same(mfs_data(s), 4096, 21), 12);
+	mt_fill((char *)mfs_data(s) + 4096, 4096, 22);
 	CHK(mfs_detach(s) == 0, 13);
 	return 0;
 }
@@ -323,10 +236,10 @@ START_TEST(attach_sees_writes)
 	EXPECT(mfs_attach(key, NULL, &t), 0);
 	ck_assert_ptr_ne(mfs_data(s), mfs_data(t));
 	ck_assert_uint_eq(mfs_size(s), mfs_size(t));
-	fill(mfs_data(s), 4096, 21);
-	ck_assert(same(mfs_data(t), 4096, 21));
-	fill((char *)mfs_data(t) + 4096, 100, 5);
-	ck_assert(same((char *)mfs_data(s) + 4096, 100, 5));
+	mt_fill(mfs_data(s), 4096, 21);
+	ck_assert(mt_same(mfs_data(t), 4096, 21));
+	mt_fill((char *)mfs_data(t) + 4096, 100, 5);
+	ck_assert(mt_same((char *)mfs_data(s) + 4096, 100, 5));
 	EXPECT(mfs_detach(t), 0);
 
 	/* Another process reads ours and writes its own. */
@@ -334,7 +247,7 @@ START_TEST(attach_sees_writes)
 	p = mt_spawn(child_check_and_write, NULL);
 	ck_assert_int_gt(p, 0);
 	ck_assert_int_eq(mt_wait(p, 5000), 0);
-	ck_assert(same((char *)mfs_data(s) + 4096, 4096, 22));
+	ck_assert(mt_same((char *)mfs_data(s) + 4096, 4096, 22));
 	ck_assert_uint_eq(refcount(s), 1);
 	EXPECT(mfs_detach(s), 0);
 }
@@ -349,7 +262,7 @@ START_TEST(attach_absent)
 	EXPECT(mfs_attach(key, NULL, &s), MFS_E_NOT_FOUND);
 	ck_assert_ptr_null(s);
 	EXPECT(mfs_inspect(key, NULL, &st), MFS_E_NOT_FOUND);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -364,14 +277,14 @@ START_TEST(open_semantics)
 	EXPECT(mfs_open(key, 0, NULL, &d, &created), MFS_E_INVALID_SIZE);
 	ck_assert_ptr_null(d);
 	ck_assert_int_eq(created, 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 
 	EXPECT(mfs_open(key, 5000, NULL, &a, &created), 0);
 	ck_assert_int_eq(created, 1);
 	size = mfs_size(a);
 	ck_assert_uint_ge(size, 5000);
-	ck_assert(all_zero(mfs_data(a), size));
-	fill(mfs_data(a), size, 9);
+	ck_assert(mt_all_zero(mfs_data(a), size));
+	mt_fill(mfs_data(a), size, 9);
 
 	created = 7;
 	EXPECT(mfs_open(key, 0, NULL, &b, &created), 0);
@@ -381,19 +294,19 @@ START_TEST(open_semantics)
 	EXPECT(mfs_open(key, (size_t)1 << 20, NULL, &c, &created), 0);
 	ck_assert_int_eq(created, 0);
 	ck_assert_uint_eq(mfs_size(c), size); /* the existing size wins */
-	ck_assert(same(mfs_data(c), size, 9));
+	ck_assert(mt_same(mfs_data(c), size, 9));
 	EXPECT(mfs_open(key, 1, NULL, &d, NULL), 0); /* created may be NULL */
 	ck_assert_uint_eq(refcount(a), 4);
 	EXPECT(mfs_detach(d), 0);
 	EXPECT(mfs_detach(c), 0);
 	EXPECT(mfs_detach(b), 0);
 	EXPECT(mfs_detach(a), 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 
 	/* Gone: the next open creates again, fresh. */
 	EXPECT(mfs_open(key, 4096, NULL, &a, &created), 0);
 	ck_assert_int_eq(created, 1);
-	ck_assert(all_zero(mfs_data(a), mfs_size(a)));
+	ck_assert(mt_all_zero(mfs_data(a), mfs_size(a)));
 	EXPECT(mfs_detach(a), 0);
 }
 END_TEST
@@ -409,19 +322,19 @@ START_TEST(detach_last_destroys)
 	EXPECT(mfs_create(key, 4096, NULL, &s), 0);
 	EXPECT(mfs_attach(key, NULL, &t), 0);
 	ck_assert_uint_eq(refcount(s), 2);
-	fill(mfs_data(t), 4096, 1);
+	mt_fill(mfs_data(t), 4096, 1);
 	EXPECT(mfs_detach(s), 0); /* not the last: stays */
-	ck_assert(exists(shm_path(key)));
+	ck_assert(mt_exists(mt_shm_path(key)));
 	ck_assert_uint_eq(refcount(t), 1);
-	ck_assert(same(mfs_data(t), 4096, 1));
+	ck_assert(mt_same(mfs_data(t), 4096, 1));
 	EXPECT(mfs_inspect(key, NULL, &st), 0);
 	ck_assert_uint_eq(st.refcount, 1);
 	EXPECT(mfs_attach(key, NULL, &u), 0);
-	ck_assert(same(mfs_data(u), 4096, 1));
+	ck_assert(mt_same(mfs_data(u), 4096, 1));
 	EXPECT(mfs_detach(u), 0);
-	ck_assert(exists(shm_path(key)));
+	ck_assert(mt_exists(mt_shm_path(key)));
 	EXPECT(mfs_detach(t), 0); /* the last: destroyed */
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 	EXPECT(mfs_attach(key, NULL, &u), MFS_E_NOT_FOUND);
 	EXPECT(mfs_inspect(key, NULL, &st), MFS_E_NOT_FOUND);
 	EXPECT(mfs_remove(key, NULL), MFS_E_NOT_FOUND);
@@ -437,17 +350,17 @@ START_TEST(remove_semantics)
 	EXPECT(mfs_remove(key, NULL), MFS_E_NOT_FOUND);
 	EXPECT(mfs_create(key, 4096, NULL, &s), 0);
 	EXPECT(mfs_attach(key, NULL, &t), 0);
-	fill(mfs_data(s), 4096, 4);
+	mt_fill(mfs_data(s), 4096, 4);
 	EXPECT(mfs_remove(key, NULL), 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 	EXPECT(mfs_attach(key, NULL, &n), MFS_E_NOT_FOUND);
 	EXPECT(mfs_inspect(key, NULL, &st), MFS_E_NOT_FOUND);
 	EXPECT(mfs_remove(key, NULL), MFS_E_NOT_FOUND);
 
 	/* The old handles keep working, with each other. */
-	ck_assert(same(mfs_data(t), 4096, 4));
-	fill(mfs_data(t), 4096, 5);
-	ck_assert(same(mfs_data(s), 4096, 5));
+	ck_assert(mt_same(mfs_data(t), 4096, 4));
+	mt_fill(mfs_data(t), 4096, 5);
+	ck_assert(mt_same(mfs_data(s), 4096, 5));
 	EXPECT(mfs_lock(t), 0);
 	EXPECT(mfs_trylock(s), MFS_E_LOCK); /* same thread, other handle */
 	EXPECT(mfs_unlock(s), 0);
@@ -456,17 +369,17 @@ START_TEST(remove_semantics)
 	/* A new segment under the name is a different one, and the old
 	 * handles' last detach must not take its name away. */
 	EXPECT(mfs_create(key, 4096, NULL, &n), 0);
-	ck_assert(all_zero(mfs_data(n), 4096));
-	fill(mfs_data(n), 4096, 6);
-	ck_assert(same(mfs_data(s), 4096, 5));
+	ck_assert(mt_all_zero(mfs_data(n), 4096));
+	mt_fill(mfs_data(n), 4096, 6);
+	ck_assert(mt_same(mfs_data(s), 4096, 5));
 	EXPECT(mfs_detach(s), 0);
 	EXPECT(mfs_detach(t), 0);
-	ck_assert(exists(shm_path(key)));
+	ck_assert(mt_exists(mt_shm_path(key)));
 	EXPECT(mfs_attach(key, NULL, &t), 0);
-	ck_assert(same(mfs_data(t), 4096, 6));
+	ck_assert(mt_same(mfs_data(t), 4096, 6));
 	EXPECT(mfs_detach(t), 0);
 	EXPECT(mfs_detach(n), 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -479,10 +392,10 @@ static int child_attach_hold(void *arg)
 
 	CHK(mfs_attach(g_key, NULL, &s) == 0, 10);
 	sh->pid[i] = (long)getpid();
-	bump(&sh->ready);
-	CHK(wait_for(&sh->go, i + 1, 10000), 11);
+	mt_add(&sh->ready, 1);
+	CHK(mt_await(&sh->go, i + 1, 10000), 11);
 	CHK(mfs_detach(s) == 0, 12);
-	bump(&sh->done);
+	mt_add(&sh->done, 1);
 	return 0;
 }
 
@@ -494,27 +407,27 @@ START_TEST(refcount_processes)
 	pid_t p[3];
 	int i;
 
-	sh = shared_new();
+	sh = mt_shared_new(sizeof *sh);
 	g_key = key;
 	EXPECT(mfs_create(key, 4096, NULL, &s), 0);
 	for (i = 0; i < 3; i++)
 		ck_assert_int_gt(p[i] = mt_spawn(child_attach_hold, (void *)(intptr_t)i), 0);
-	ck_assert(wait_for(&sh->ready, 3, 5000));
+	ck_assert(mt_await(&sh->ready, 3, 5000));
 	ck_assert_uint_eq(refcount(s), 4);
 	EXPECT(mfs_inspect(key, NULL, &st), 0);
 	ck_assert_uint_eq(st.refcount, 4);
 	EXPECT(mfs_inspect(key, NULL, &st), 0); /* inspecting counts nothing */
 	ck_assert_uint_eq(st.refcount, 4);
 	for (i = 0; i < 3; i++) {
-		bump(&sh->go);
-		ck_assert(wait_for(&sh->done, i + 1, 5000));
+		mt_add(&sh->go, 1);
+		ck_assert(mt_await(&sh->done, i + 1, 5000));
 		ck_assert_uint_eq(refcount(s), 3 - (unsigned)i);
 	}
 	for (i = 0; i < 3; i++)
 		ck_assert_int_eq(mt_wait(p[i], 5000), 0);
-	ck_assert(exists(shm_path(key)));
+	ck_assert(mt_exists(mt_shm_path(key)));
 	EXPECT(mfs_detach(s), 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -556,12 +469,12 @@ START_TEST(killed_attacher)
 	pid_t p;
 	int ms;
 
-	sh = shared_new();
+	sh = mt_shared_new(sizeof *sh);
 	g_key = key;
 	EXPECT(mfs_create(key, 4096, NULL, &s), 0);
 	snprintf(path, sizeof path, "%s", mfs_native_key(s));
 	ck_assert_int_gt(p = mt_spawn(child_attach_hold, (void *)(intptr_t)0), 0);
-	ck_assert(wait_for(&sh->ready, 1, 5000));
+	ck_assert(mt_await(&sh->ready, 1, 5000));
 	ck_assert_uint_eq(refcount(s), 2);
 	ck_assert_int_eq(row_alive(path, (long)p, 0), 1);
 	ck_assert_int_eq(row_alive(path, (long)getpid(), 0), 1);
@@ -582,7 +495,7 @@ START_TEST(killed_attacher)
 
 	/* The dead one never detached: the last live detach still ends it. */
 	EXPECT(mfs_detach(s), 0);
-	ck_assert(!exists(path));
+	ck_assert(!mt_exists(path));
 	EXPECT(mfs_attach(key, NULL, &s), MFS_E_NOT_FOUND);
 	ck_assert_int_eq(mt_wait(p, 5000), 128 + SIGKILL);
 }
@@ -594,10 +507,10 @@ static int child_create_hold(void *arg)
 	mfs_segment *s;
 
 	CHK(mfs_create(g_key, 8192, NULL, &s) == 0, 10);
-	fill(mfs_data(s), mfs_size(s), 77);
+	mt_fill(mfs_data(s), mfs_size(s), 77);
 	sh->pid[i] = (long)getpid();
-	bump(&sh->ready);
-	CHK(wait_for(&sh->go, 1, 10000), 11);
+	mt_add(&sh->ready, 1);
+	CHK(mt_await(&sh->go, 1, 10000), 11);
 	return 0;
 }
 
@@ -605,12 +518,12 @@ static int child_create_hold(void *arg)
  * the kill time. */
 static uint64_t make_stale(const char *key, pid_t *p)
 {
-	sh = shared_new();
+	sh = mt_shared_new(sizeof *sh);
 	g_key = key;
 	ck_assert_int_gt(p[0] = mt_spawn(child_create_hold, (void *)(intptr_t)0), 0);
-	ck_assert(wait_for(&sh->ready, 1, 5000));
+	ck_assert(mt_await(&sh->ready, 1, 5000));
 	ck_assert_int_gt(p[1] = mt_spawn(child_attach_hold, (void *)(intptr_t)1), 0);
-	ck_assert(wait_for(&sh->ready, 2, 5000));
+	ck_assert(mt_await(&sh->ready, 2, 5000));
 	kill(p[0], SIGKILL);
 	kill(p[1], SIGKILL);
 	return mt_now_ms();
@@ -646,11 +559,11 @@ START_TEST(stale_all_killed)
 	ck_assert_ptr_null(s);
 	/* create replaces it: fresh, zeroed */
 	EXPECT(mfs_create(key, 4096, NULL, &s), 0);
-	ck_assert(all_zero(mfs_data(s), mfs_size(s)));
+	ck_assert(mt_all_zero(mfs_data(s), mfs_size(s)));
 	ck_assert_uint_eq(mfs_size(s), 4096);
 	ck_assert_uint_eq(refcount(s), 1);
 	EXPECT(mfs_detach(s), 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 	ck_assert_int_eq(mt_wait(p[0], 5000), 128 + SIGKILL);
 	ck_assert_int_eq(mt_wait(p[1], 5000), 128 + SIGKILL);
 }
@@ -668,7 +581,7 @@ START_TEST(stale_remove_open)
 	ck_assert_int_eq(mt_wait(p[0], 5000), 128 + SIGKILL);
 	ck_assert_int_eq(mt_wait(p[1], 5000), 128 + SIGKILL);
 	EXPECT(mfs_remove(key, NULL), MFS_E_NOT_FOUND);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 	EXPECT(mfs_attach(key, NULL, &s), MFS_E_NOT_FOUND);
 
 	/* open: replaces it, as its creator */
@@ -677,9 +590,9 @@ START_TEST(stale_remove_open)
 	ck_assert_int_eq(mt_wait(p[1], 5000), 128 + SIGKILL);
 	EXPECT(mfs_open(key, 4096, NULL, &s, &created), 0);
 	ck_assert_int_eq(created, 1);
-	ck_assert(all_zero(mfs_data(s), mfs_size(s)));
+	ck_assert(mt_all_zero(mfs_data(s), mfs_size(s)));
 	EXPECT(mfs_detach(s), 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -695,20 +608,20 @@ START_TEST(halfmade_dead_creator)
 	ck_assert_ptr_null(s);
 	EXPECT(mfs_inspect(key, NULL, &st), MFS_E_NOT_FOUND);
 	EXPECT(mfs_remove(key, NULL), MFS_E_NOT_FOUND);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 
 	make_halfmade(key);
 	EXPECT(mfs_create(key, 4096, NULL, &s), 0);
-	ck_assert(all_zero(mfs_data(s), mfs_size(s)));
+	ck_assert(mt_all_zero(mfs_data(s), mfs_size(s)));
 	EXPECT(mfs_detach(s), 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 
 	make_halfmade(key);
 	EXPECT(mfs_open(key, 4096, NULL, &s, &created), 0);
 	ck_assert_int_eq(created, 1);
-	ck_assert(all_zero(mfs_data(s), mfs_size(s)));
+	ck_assert(mt_all_zero(mfs_data(s), mfs_size(s)));
 	EXPECT(mfs_detach(s), 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -716,7 +629,7 @@ END_TEST
 static int child_hold_gate(void *arg)
 {
 	struct flock fl;
-	int fd = open(shm_path(g_key), O_RDWR | O_CLOEXEC);
+	int fd = open(mt_shm_path(g_key), O_RDWR | O_CLOEXEC);
 
 	(void)arg;
 	CHK(fd >= 0, 10);
@@ -726,7 +639,7 @@ static int child_hold_gate(void *arg)
 	fl.l_start = 0;
 	fl.l_len = 1;
 	CHK(fcntl(fd, F_OFD_SETLK, &fl) == 0, 11);
-	bump(&sh->ready);
+	mt_add(&sh->ready, 1);
 	mt_sleep_ms(15000);
 	return 0;
 }
@@ -737,13 +650,13 @@ static int child_attach_timed(void *arg)
 	mfs_segment *s = NULL;
 	mfs_stat st;
 
-	bump(&sh->ready);
+	mt_add(&sh->ready, 1);
 	if (i == 0)
 		sh->rc[i] = mfs_attach(g_key, NULL, &s);
 	else
 		sh->rc[i] = mfs_inspect(g_key, NULL, &st);
 	sh->t[i] = mt_now_ms();
-	bump(&sh->done);
+	mt_add(&sh->done, 1);
 	mfs_detach(s);
 	return 0;
 }
@@ -755,20 +668,20 @@ START_TEST(halfmade_live_creator)
 	pid_t holder, w[2];
 	int i;
 
-	sh = shared_new();
+	sh = mt_shared_new(sizeof *sh);
 	g_key = key;
 	make_halfmade(key);
 	ck_assert_int_gt(holder = mt_spawn(child_hold_gate, NULL), 0);
-	ck_assert(wait_for(&sh->ready, 1, 5000));
+	ck_assert(mt_await(&sh->ready, 1, 5000));
 	for (i = 0; i < 2; i++)
 		ck_assert_int_gt(w[i] = mt_spawn(child_attach_timed, (void *)(intptr_t)i), 0);
-	ck_assert(wait_for(&sh->ready, 3, 5000));
+	ck_assert(mt_await(&sh->ready, 3, 5000));
 	mt_sleep_ms(300);
-	ck_assert_msg(load(&sh->done) == 0, "attach/inspect did not wait for a "
+	ck_assert_msg(mt_ld(&sh->done) == 0, "attach/inspect did not wait for a "
 	              "live creator (rc %s)", mfs_err_name(sh->rc[0]));
 	tkill = mt_now_ms();
 	kill(holder, SIGKILL);
-	ck_assert(wait_for(&sh->done, 2, 3000));
+	ck_assert(mt_await(&sh->done, 2, 3000));
 	for (i = 0; i < 2; i++) {
 		ck_assert_int_eq(mt_wait(w[i], 2000), 0);
 		ck_assert_msg(sh->rc[i] == MFS_E_NOT_FOUND, "%s gave %s",
@@ -779,7 +692,7 @@ START_TEST(halfmade_live_creator)
 	}
 	ck_assert_int_eq(mt_wait(holder, 2000), 128 + SIGKILL);
 	EXPECT(mfs_remove(key, NULL), MFS_E_NOT_FOUND);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -828,7 +741,7 @@ START_TEST(open_race)
 		const char *key = KEY();
 		mfs_segment *s;
 
-		sh = shared_new();
+		sh = mt_shared_new(sizeof *sh);
 		g_key = key;
 		g_b1 = mt_barrier_new(N);
 		g_b2 = mt_barrier_new(N);
@@ -853,7 +766,7 @@ START_TEST(open_race)
 			ck_assert_uint_eq(sh->count[i], N);
 		}
 		EXPECT(mfs_attach(key, NULL, &s), MFS_E_NOT_FOUND);
-		ck_assert(!exists(shm_path(key)));
+		ck_assert(!mt_exists(mt_shm_path(key)));
 	}
 }
 END_TEST
@@ -907,7 +820,7 @@ START_TEST(attach_detach_stress)
 	pid_t p[N];
 	int i;
 
-	sh = shared_new();
+	sh = mt_shared_new(sizeof *sh);
 	g_key = key;
 	g_b1 = mt_barrier_new(N);
 	for (i = 0; i < N; i++)
@@ -918,7 +831,7 @@ START_TEST(attach_detach_stress)
 		ck_assert_msg(sh->bad[i] == 0, "child %d: %d failures, the last %s (%d)",
 		              i, sh->bad[i], mfs_err_name(sh->badcode[i]), sh->badcode[i]);
 	EXPECT(mfs_attach(key, NULL, &s), MFS_E_NOT_FOUND);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -934,16 +847,16 @@ static int child_fork_copy(void *arg)
 	(void)arg;
 	/* The copy is not ours: it cannot lock, and it does not count. */
 	CHK(mfs_lock(g_seg) == MFS_E_INVALID, 10);
-	CHK(same(mfs_data(g_seg), 4096, 31), 11);
-	bump(&sh->ready);
-	CHK(wait_for(&sh->go, 1, 10000), 12);
+	CHK(mt_same(mfs_data(g_seg), 4096, 31), 11);
+	mt_add(&sh->ready, 1);
+	CHK(mt_await(&sh->go, 1, 10000), 12);
 	CHK(mfs_detach(g_seg) == 0, 13);
 	/* A new attachment by key is ours. */
 	CHK(mfs_attach(g_key, NULL, &s) == 0, 14);
-	CHK(same(mfs_data(s), 4096, 31), 15);
+	CHK(mt_same(mfs_data(s), 4096, 31), 15);
 	CHK(mfs_stat_segment(s, &st) == 0, 16);
 	CHK(st.refcount == 2, 17);
-	fill(mfs_data(s), 4096, 32);
+	mt_fill(mfs_data(s), 4096, 32);
 	CHK(mfs_lock(s) == 0, 18);
 	CHK(mfs_unlock(s) == 0, 19);
 	CHK(mfs_detach(s) == 0, 20);
@@ -956,23 +869,23 @@ START_TEST(fork_copy)
 	mfs_segment *s;
 	pid_t p;
 
-	sh = shared_new();
+	sh = mt_shared_new(sizeof *sh);
 	g_key = key;
 	EXPECT(mfs_create(key, 4096, NULL, &s), 0);
-	fill(mfs_data(s), 4096, 31);
+	mt_fill(mfs_data(s), 4096, 31);
 	g_seg = s;
 	ck_assert_int_gt(p = mt_spawn(child_fork_copy, NULL), 0);
-	ck_assert(wait_for(&sh->ready, 1, 5000));
+	ck_assert(mt_await(&sh->ready, 1, 5000));
 	ck_assert_uint_eq(refcount(s), 1); /* the child's copy is no attachment */
-	bump(&sh->go);
+	mt_add(&sh->go, 1);
 	ck_assert_int_eq(mt_wait(p, 5000), 0);
 	ck_assert_uint_eq(refcount(s), 1);
-	ck_assert(exists(shm_path(key)));
-	ck_assert(same(mfs_data(s), 4096, 32));
+	ck_assert(mt_exists(mt_shm_path(key)));
+	ck_assert(mt_same(mfs_data(s), 4096, 32));
 	EXPECT(mfs_lock(s), 0);
 	EXPECT(mfs_unlock(s), 0);
 	EXPECT(mfs_detach(s), 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -991,12 +904,12 @@ static int child_attach_fork(void *arg)
 	if (c == 0) {
 		/* Holds the copy until told, then leaves without detaching. */
 		sh->pid[1] = (long)getpid();
-		bump(&sh->ready);
-		wait_for(&sh->go, 1, 10000);
+		mt_add(&sh->ready, 1);
+		mt_await(&sh->go, 1, 10000);
 		_exit(0);
 	}
-	CHK(wait_for(&sh->ready, 1, 5000), 12);
-	bump(&sh->ready);
+	CHK(mt_await(&sh->ready, 1, 5000), 12);
+	mt_add(&sh->ready, 1);
 	mt_sleep_ms(15000);
 	return 0;
 }
@@ -1010,14 +923,14 @@ START_TEST(fork_parent_killed)
 	pid_t p, c;
 	int ms, reaper;
 
-	sh = shared_new();
+	sh = mt_shared_new(sizeof *sh);
 	g_key = key;
 	/* The orphaned grandchild comes back to us to be reaped. */
 	reaper = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
 	EXPECT(mfs_create(key, 4096, NULL, &s), 0);
 	snprintf(path, sizeof path, "%s", mfs_native_key(s));
 	ck_assert_int_gt(p = mt_spawn(child_attach_fork, NULL), 0);
-	ck_assert(wait_for(&sh->ready, 2, 5000));
+	ck_assert(mt_await(&sh->ready, 2, 5000));
 	c = (pid_t)sh->pid[1];
 	ck_assert_uint_eq(refcount(s), 2);
 
@@ -1030,12 +943,12 @@ START_TEST(fork_parent_killed)
 	              (int)(mt_now_ms() - t0));
 	ck_assert_int_eq(kill(c, 0), 0); /* the child is still there */
 	ck_assert_int_eq(row_alive(path, (long)p, 0), 0);
-	bump(&sh->go);
+	mt_add(&sh->go, 1);
 	ck_assert_int_eq(mt_wait(p, 5000), 128 + SIGKILL);
 	if (reaper)
 		ck_assert_int_eq(mt_wait(c, 5000), 0);
 	EXPECT(mfs_detach(s), 0);
-	ck_assert(!exists(path));
+	ck_assert(!mt_exists(path));
 }
 END_TEST
 
@@ -1095,9 +1008,9 @@ START_TEST(read_only_attach)
 	mfs_segment *s, *r;
 
 	EXPECT(mfs_create(key, 8192, NULL, &s), 0);
-	fill(mfs_data(s), 4096, 40);
+	mt_fill(mfs_data(s), 4096, 40);
 	EXPECT(mfs_attach(key, &o, &r), 0);
-	ck_assert(same(mfs_const_data(r), 4096, 40));
+	ck_assert(mt_same(mfs_const_data(r), 4096, 40));
 	ck_assert_uint_eq(mfs_size(r), mfs_size(s));
 	ck_assert_uint_eq(refcount(s), 2);
 	check_read_only(r, s);
@@ -1107,7 +1020,7 @@ START_TEST(read_only_attach)
 	check_read_only(r, s);
 	EXPECT(mfs_detach(r), 0);
 	EXPECT(mfs_detach(s), 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -1118,13 +1031,13 @@ START_TEST(read_only_create)
 	mfs_segment *r, *s;
 
 	EXPECT(mfs_create(key, 4096, &o, &r), 0);
-	ck_assert(all_zero(mfs_const_data(r), mfs_size(r)));
+	ck_assert(mt_all_zero(mfs_const_data(r), mfs_size(r)));
 	EXPECT(mfs_attach(key, NULL, &s), 0);
 	check_read_only(r, s);
 	EXPECT(mfs_detach(s), 0);
 	check_read_only(r, NULL);
 	EXPECT(mfs_detach(r), 0);
-	ck_assert(!exists(shm_path(key)));
+	ck_assert(!mt_exists(mt_shm_path(key)));
 }
 END_TEST
 
@@ -1137,7 +1050,7 @@ static int child_lock_hold(void *arg)
 	(void)arg;
 	CHK(mfs_attach(g_key, NULL, &s) == 0, 10);
 	CHK(mfs_lock(s) == 0, 11);
-	bump(&sh->ready);
+	mt_add(&sh->ready, 1);
 	mt_sleep_ms(15000);
 	return 0;
 }
@@ -1159,11 +1072,11 @@ static void lifecycle_while_locked(int holder_dies)
 	int created;
 	pid_t p;
 
-	sh = shared_new();
+	sh = mt_shared_new(sizeof *sh);
 	g_key = key;
 	EXPECT(mfs_create(key, 4096, NULL, &s), 0);
 	ck_assert_int_gt(p = mt_spawn(child_lock_hold, NULL), 0);
-	ck_assert(wait_for(&sh->ready, 1, 5000));
+	ck_assert(mt_await(&sh->ready, 1, 5000));
 	if (holder_dies) {
 		kill(p, SIGKILL);
 		ck_assert_int_eq(mt_wait(p, 5000), 128 + SIGKILL);
@@ -1181,11 +1094,11 @@ static void lifecycle_while_locked(int holder_dies)
 	if (holder_dies) {
 		/* The last live detach, the dead holder's lock still set. */
 		WITHIN_1S(mfs_detach(s), 0);
-		ck_assert(!exists(shm_path(key)));
+		ck_assert(!mt_exists(mt_shm_path(key)));
 		WITHIN_1S(mfs_attach(key, NULL, &a), MFS_E_NOT_FOUND);
 	} else {
 		WITHIN_1S(mfs_remove(key, NULL), 0);
-		ck_assert(!exists(shm_path(key)));
+		ck_assert(!mt_exists(mt_shm_path(key)));
 		WITHIN_1S(mfs_detach(s), 0);
 		kill(p, SIGKILL);
 		ck_assert_int_eq(mt_wait(p, 5000), 128 + SIGKILL);
@@ -1236,23 +1149,13 @@ END_TEST
 
 /* ============================================================ main */
 
-static void sweep(void)
-{
-	mt_sweep_shm(tag, "check_lifecycle");
-}
-
 int main(void)
 {
 	Suite *s = suite_create("lifecycle");
 	TCase *tc;
-	const char *t = getenv("TMPDIR");
-	int rc;
 
-	snprintf(tag, sizeof tag, "lc%ld", (long)getpid());
-	snprintf(tmproot, sizeof tmproot, "%s/mfs-lc-XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(tmproot))
+	if (mt_begin("lc", tag, sizeof tag, tmproot, sizeof tmproot) != 0)
 		return 99;
-	setenv("TMPDIR", tmproot, 1);
 
 	tc = tcase_create("create_attach");
 	tcase_set_timeout(tc, 15);
@@ -1307,8 +1210,5 @@ int main(void)
 	tcase_add_test(tc, no_fd_leak);
 	suite_add_tcase(s, tc);
 
-	rc = mt_run(s);
-	sweep();
-	mt_rmtree(tmproot);
-	return rc;
+	return mt_run_clean(s, tag, "check_lifecycle", tmproot);
 }

@@ -51,97 +51,31 @@ struct board {
 	int stop, progress, dead_seen, errors;
 };
 
+/* Keys carry the test runner's pid ("t-lk<pid>-"; main() sets this, the
+ * forked tests inherit it), so sweep() can find leftovers. */
+static char tag[32];
+
 /* ------------------------------------------------------------ helpers */
 
-static int ld(int *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
-static void put(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
-static int add(int *p, int v) { return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST); }
-
-/* Wait until *p >= want, at most @ms; 1 if it got there. */
-static int await(int *p, int want, int ms)
-{
-	uint64_t end = mt_now_ms() + (uint64_t)ms;
-
-	while (ld(p) < want) {
-		if (mt_now_ms() >= end)
-			return 0;
-		mt_sleep_ms(1);
-	}
-	return 1;
-}
-
 static long gettid_(void) { return (long)syscall(SYS_gettid); }
-
-static struct board *board_new(void)
-{
-	struct board *b = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE,
-	                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert_msg(b != MAP_FAILED, "mmap: %s", strerror(errno));
-	memset(b, 0, sizeof *b);
-	return b;
-}
-
-/* Keys carry the test runner's pid, so sweep() can find leftovers. */
-static const char *tag_of(long runner)
-{
-	static char tag[32];
-
-	snprintf(tag, sizeof tag, "lk%ld", runner);
-	return tag;
-}
 
 /* A fresh segment of one page under a fresh key (into b->key). */
 static mfs_segment *mkseg(struct board *b)
 {
-	mfs_segment *s = NULL;
-	int r;
-
-	snprintf(b->key, sizeof b->key, "%s", mt_key(tag_of((long)getppid())));
-	r = mfs_create(b->key, 4096, NULL, &s);
-	ck_assert_msg(r == 0, "create %s: %s (%s)", b->key, mfs_err_name(r),
-	              mfs_last_error());
-	return s;
+	return mt_create_keyed(b->key, sizeof b->key, tag, 4096);
 }
 
 /* Detach the last handle; the segment must then be gone. */
 static void finish(mfs_segment *s, struct board *b)
 {
-	ck_assert_int_eq(mfs_detach(s), 0);
-	ck_assert_int_eq(mfs_remove(b->key, NULL), MFS_E_NOT_FOUND);
+	mt_finish(s, b->key);
 	munmap(b, sizeof *b);
-}
-
-/* mt_spawn, plus: the child dies with its parent, so a failed test (or
- * Check's timeout) never leaves processes blocked on a lock. */
-static pid_t spawn(int (*fn)(void *), void *arg)
-{
-	pid_t parent = getpid(), p;
-
-	p = fork();
-	if (p == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(99);
-		_exit(fn(arg) & 255);
-	}
-	ck_assert_msg(p > 0, "fork: %s", strerror(errno));
-	return p;
-}
-
-static mfs_stat stat_of(mfs_segment *s)
-{
-	mfs_stat st;
-	int r = mfs_stat_segment(s, &st);
-
-	ck_assert_msg(r == 0, "stat: %s", mfs_err_name(r));
-	return st;
 }
 
 /* The lock is held by @pid, whose token is @alive (1/0). */
 static void assert_held_by(mfs_segment *s, long pid, int alive)
 {
-	mfs_stat st = stat_of(s);
+	mfs_stat st = mt_stat(s);
 
 	ck_assert_int_eq(st.locked, 1);
 	ck_assert_int_eq(st.lock_owner, pid);
@@ -150,7 +84,7 @@ static void assert_held_by(mfs_segment *s, long pid, int alive)
 
 static void assert_free(mfs_segment *s)
 {
-	mfs_stat st = stat_of(s);
+	mfs_stat st = mt_stat(s);
 
 	ck_assert_int_eq(st.locked, 0);
 	ck_assert_int_eq(st.lock_owner, 0);
@@ -166,7 +100,7 @@ static void settle_waiters(mfs_segment *s, unsigned n)
 	mfs_stat st;
 
 	do {
-		st = stat_of(s);
+		st = mt_stat(s);
 		if (MFS_LOCK_STATE(st.lock_word) == MFS_LOCK_WAITERS &&
 		    st.lock_waiters >= n)
 			break;
@@ -178,39 +112,7 @@ static void settle_waiters(mfs_segment *s, unsigned n)
 /* Remove segments a failed test left behind (they carry our pid). */
 static void sweep(void)
 {
-	char probe[64], path[4400], *slash;
-	const char *tag = tag_of((long)getpid());
-	size_t plen, klen;
-	struct dirent *e;
-	DIR *d;
-
-	snprintf(probe, sizeof probe, "t-%s-", tag);
-	if (mfs_native_path(probe, NULL, path, sizeof path) != 0)
-		return;
-	slash = strrchr(path, '/');
-	if (!slash)
-		return;
-	*slash++ = '\0';
-	plen = strlen(slash);          /* "mfshare.t-lkPID-" */
-	klen = plen - strlen(probe);   /* length of "mfshare." */
-	d = opendir(path);
-	if (!d)
-		return;
-	while ((e = readdir(d)))
-		if (strncmp(e->d_name, slash, plen) == 0) {
-			fprintf(stderr, "sweep: removing leftover %s\n", e->d_name);
-			(void)mfs_remove(e->d_name + klen, NULL);
-		}
-	closedir(d);
-}
-
-static TCase *tcase(const char *name, int timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, timeout);
-	tcase_add_unchecked_fixture(tc, NULL, sweep);
-	return tc;
+	mt_sweep_keys(tag, "sweep");
 }
 
 /* ------------------------------------------------------------ children */
@@ -225,12 +127,12 @@ static int holder(void *arg)
 		return 10;
 	b->lock_rc = mfs_lock(s);
 	b->t_lock = mt_now_ms();
-	put(&b->stage, 1);
+	mt_put(&b->stage, 1);
 	if (b->hold_ms == HOLD_EVER)
 		for (;;)
 			pause();
 	if (b->hold_ms == HOLD_TOLD)
-		await(&b->release, 1, 20000);
+		mt_await(&b->release, 1, 20000);
 	else
 		mt_sleep_ms((unsigned)b->hold_ms);
 	b->t_unlock = mt_now_ms();
@@ -240,8 +142,8 @@ static int holder(void *arg)
 	} else {
 		b->unlock_rc = mfs_unlock(s);
 	}
-	put(&b->stage, 2);
-	await(&b->quit, 1, 20000);
+	mt_put(&b->stage, 2);
+	mt_await(&b->quit, 1, 20000);
 	mfs_detach(s);
 	return 0;
 }
@@ -251,8 +153,8 @@ static pid_t start_holder(struct board *b, int hold_ms)
 	pid_t p;
 
 	b->hold_ms = hold_ms;
-	p = spawn(holder, b);
-	ck_assert_msg(await(&b->stage, 1, 5000), "holder did not lock");
+	p = mt_spawn_tied(holder, b);
+	ck_assert_msg(mt_await(&b->stage, 1, 5000), "holder did not lock");
 	ck_assert_int_eq(b->lock_rc, 0);
 	return p;
 }
@@ -262,7 +164,7 @@ static pid_t start_holder(struct board *b, int hold_ms)
 static int waiter(void *arg)
 {
 	struct board *b = arg;
-	int i = add(&b->nidx, 1) - 1, r, v;
+	int i = mt_add(&b->nidx, 1) - 1, r, v;
 	struct timespec c0, c1;
 	volatile int *c;
 	mfs_segment *s;
@@ -270,7 +172,7 @@ static int waiter(void *arg)
 	if (mfs_attach(b->key, NULL, &s) != 0)
 		return 10;
 	c = mfs_data(s);
-	add(&b->nready, 1);
+	mt_add(&b->nready, 1);
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
 	if (b->wmode == 0)
 		r = mfs_lock(s);
@@ -287,8 +189,8 @@ static int waiter(void *arg)
 		*c = v + 1;
 		b->unlock_rcs[i] = mfs_unlock(s);
 	}
-	add(&b->ndone, 1);
-	await(&b->quit, 1, 20000);
+	mt_add(&b->ndone, 1);
+	mt_await(&b->quit, 1, 20000);
 	mfs_detach(s);
 	return 0;
 }
@@ -315,7 +217,7 @@ static int prober(void *arg)
 static int probe_other(struct board *b)
 {
 	b->extra_rc = 1;
-	ck_assert_int_eq(mt_wait(spawn(prober, b), 5000), 0);
+	ck_assert_int_eq(mt_wait(mt_spawn_tied(prober, b), 5000), 0);
 	return b->extra_rc;
 }
 
@@ -383,7 +285,7 @@ static int counter_proc(void *arg)
 
 static void run_counter(int procs, int threads, int own)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	pid_t p[4];
 	int i;
@@ -394,7 +296,7 @@ static void run_counter(int procs, int threads, int own)
 	b->bar = mt_barrier_new((unsigned)(procs * threads));
 	ck_assert_ptr_nonnull(b->bar);
 	for (i = 0; i < procs; i++)
-		p[i] = spawn(counter_proc, b);
+		p[i] = mt_spawn_tied(counter_proc, b);
 	for (i = 0; i < procs; i++)
 		ck_assert_int_eq(mt_wait(p[i], 25000), 0);
 	ck_assert_int_eq(*(volatile int *)mfs_data(s), procs * threads * ITERS);
@@ -419,7 +321,7 @@ END_TEST
 
 START_TEST(trylock_busy_then_free)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint64_t t0, el;
 	pid_t h;
@@ -436,13 +338,13 @@ START_TEST(trylock_busy_then_free)
 		ck_assert_msg(el < 100, "trylock took %llu ms", (unsigned long long)el);
 	}
 	assert_held_by(s, (long)h, 1);
-	put(&b->release, 1);
-	ck_assert(await(&b->stage, 2, 5000));
+	mt_put(&b->release, 1);
+	ck_assert(mt_await(&b->stage, 2, 5000));
 	ck_assert_int_eq(b->unlock_rc, 0);
 	ck_assert_int_eq(mfs_trylock(s), 0);
 	assert_held_by(s, (long)getpid(), 1);
 	ck_assert_int_eq(mfs_unlock(s), 0);
-	put(&b->quit, 1);
+	mt_put(&b->quit, 1);
 	ck_assert_int_eq(mt_wait(h, 5000), 0);
 	finish(s, b);
 }
@@ -450,7 +352,7 @@ END_TEST
 
 START_TEST(timedlock_times_out)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint64_t t0, el;
 	pid_t h;
@@ -471,11 +373,11 @@ START_TEST(timedlock_times_out)
 	ck_assert_msg(el < 100, "timedlock(0) took %llu ms", (unsigned long long)el);
 
 	assert_held_by(s, (long)h, 1);
-	put(&b->release, 1);
-	ck_assert(await(&b->stage, 2, 5000));
+	mt_put(&b->release, 1);
+	ck_assert(mt_await(&b->stage, 2, 5000));
 	ck_assert_int_eq(mfs_timedlock(s, 0), 0);
 	ck_assert_int_eq(mfs_unlock(s), 0);
-	put(&b->quit, 1);
+	mt_put(&b->quit, 1);
 	ck_assert_int_eq(mt_wait(h, 5000), 0);
 	finish(s, b);
 }
@@ -485,7 +387,7 @@ END_TEST
  * by itself after 300 ms. */
 START_TEST(timedlock_waits_for_release)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint64_t t1;
 	pid_t h;
@@ -498,13 +400,13 @@ START_TEST(timedlock_waits_for_release)
 		r = mfs_timedlock(s, _i == 0 ? -1 : 5000);
 	t1 = mt_now_ms();
 	ck_assert_msg(r == 0, "got %s", mfs_err_name(r));
-	ck_assert(await(&b->stage, 2, 5000));
+	ck_assert(mt_await(&b->stage, 2, 5000));
 	ck_assert_int_eq(b->unlock_rc, 0);
 	ck_assert_msg(t1 >= b->t_unlock, "acquired before the holder let go");
 	ck_assert_uint_ge(b->t_unlock - b->t_lock, 300);
 	assert_held_by(s, (long)getpid(), 1);
 	ck_assert_int_eq(mfs_unlock(s), 0);
-	put(&b->quit, 1);
+	mt_put(&b->quit, 1);
 	ck_assert_int_eq(mt_wait(h, 5000), 0);
 	finish(s, b);
 }
@@ -530,21 +432,21 @@ static void *unlock_from_thread(void *arg)
 
 START_TEST(unlock_by_other_thread)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	struct tharg a = { s, 1, 1, 0 };
 	mfs_stat before, after;
 	pthread_t t;
 
 	ck_assert_int_eq(mfs_lock(s), 0);
-	before = stat_of(s);
+	before = mt_stat(s);
 	ck_assert_int_eq(before.lock_owner_tid, gettid_());
 	ck_assert_int_eq(pthread_create(&t, NULL, unlock_from_thread, &a), 0);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	ck_assert_int_ne(a.tid, gettid_());
 	ck_assert_msg(a.unlock_rc == MFS_E_LOCK, "unlock: %s", mfs_err_name(a.unlock_rc));
 	ck_assert_msg(a.try_rc == MFS_E_BUSY, "trylock: %s", mfs_err_name(a.try_rc));
-	after = stat_of(s);
+	after = mt_stat(s);
 	ck_assert_uint_eq(after.lock_word, before.lock_word);
 	ck_assert_int_eq(after.locked, 1);
 	ck_assert_int_eq(after.lock_owner, getpid());
@@ -557,26 +459,26 @@ END_TEST
 
 START_TEST(unlock_by_other_process)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	mfs_stat before, after;
 	pid_t h;
 	int r;
 
 	h = start_holder(b, HOLD_TOLD);
-	before = stat_of(s);
+	before = mt_stat(s);
 	r = mfs_unlock(s);
 	ck_assert_msg(r == MFS_E_LOCK, "unlock: %s", mfs_err_name(r));
-	after = stat_of(s);
+	after = mt_stat(s);
 	ck_assert_uint_eq(after.lock_word, before.lock_word);
 	ck_assert_int_eq(after.lock_owner_tid, before.lock_owner_tid);
 	assert_held_by(s, (long)h, 1);
 	ck_assert_int_eq(mfs_trylock(s), MFS_E_BUSY);
-	put(&b->release, 1);
-	ck_assert(await(&b->stage, 2, 5000));
+	mt_put(&b->release, 1);
+	ck_assert(mt_await(&b->stage, 2, 5000));
 	ck_assert_int_eq(b->unlock_rc, 0); /* its own unlock still works */
 	assert_free(s);
-	put(&b->quit, 1);
+	mt_put(&b->quit, 1);
 	ck_assert_int_eq(mt_wait(h, 5000), 0);
 	finish(s, b);
 }
@@ -584,12 +486,12 @@ END_TEST
 
 START_TEST(unlock_when_free)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	mfs_stat st;
 
 	ck_assert_int_eq(mfs_unlock(s), MFS_E_LOCK);
-	st = stat_of(s);
+	st = mt_stat(s);
 	ck_assert_uint_eq(st.lock_word, 0);
 	assert_free(s);
 	ck_assert_int_eq(mfs_lock(s), 0);
@@ -617,16 +519,16 @@ static void assert_relock_refused(mfs_segment *s)
 
 START_TEST(relock_by_holder)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b), *s2 = NULL;
 	mfs_stat before, after;
 
 	ck_assert_int_eq(mfs_attach(b->key, NULL, &s2), 0);
 	ck_assert_int_eq(mfs_lock(s), 0);
-	before = stat_of(s);
+	before = mt_stat(s);
 	assert_relock_refused(s);
 	assert_relock_refused(s2);
-	after = stat_of(s);
+	after = mt_stat(s);
 	ck_assert_uint_eq(after.lock_word, before.lock_word);
 	assert_held_by(s, (long)getpid(), 1);
 	ck_assert_int_eq(probe_other(b), MFS_E_BUSY);
@@ -647,7 +549,7 @@ END_TEST
 
 START_TEST(unlock_through_other_handle)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b), *s2 = NULL;
 
 	ck_assert_int_eq(mfs_attach(b->key, NULL, &s2), 0);
@@ -668,20 +570,20 @@ END_TEST
  * 1: mfs_timedlock(5000). */
 START_TEST(owner_dead_wakes_waiter)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint64_t t_kill, el;
 	pid_t h, w;
 
 	h = start_holder(b, HOLD_EVER);
 	b->wmode = _i;
-	w = spawn(waiter, b);
-	ck_assert(await(&b->nready, 1, 5000));
+	w = mt_spawn_tied(waiter, b);
+	ck_assert(mt_await(&b->nready, 1, 5000));
 	settle_waiters(s, 1);
-	ck_assert_int_eq(ld(&b->ndone), 0);
+	ck_assert_int_eq(mt_ld(&b->ndone), 0);
 	t_kill = mt_now_ms();
 	ck_assert_int_eq(kill(h, SIGKILL), 0);
-	ck_assert_msg(await(&b->ndone, 1, 3000), "the waiter never returned");
+	ck_assert_msg(mt_await(&b->ndone, 1, 3000), "the waiter never returned");
 	el = b->t_ret[0] - t_kill;
 	ck_assert_msg(b->rc[0] == MFS_E_OWNER_DEAD, "waiter got %s", mfs_err_name(b->rc[0]));
 	ck_assert_msg(b->t_ret[0] >= t_kill && el <= 200,
@@ -691,7 +593,7 @@ START_TEST(owner_dead_wakes_waiter)
 	assert_free(s);
 	ck_assert_int_eq(mfs_trylock(s), 0);
 	ck_assert_int_eq(mfs_unlock(s), 0);
-	put(&b->quit, 1);
+	mt_put(&b->quit, 1);
 	ck_assert_int_eq(mt_wait(w, 5000), 0);
 	finish(s, b);
 }
@@ -701,7 +603,7 @@ END_TEST
  * _i = 0: trylock, 1: timedlock(1000), 2: lock, 3: timedlock(-1). */
 START_TEST(owner_dead_next_caller)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint64_t t_kill, el;
 	pid_t h;
@@ -747,7 +649,7 @@ END_TEST
  * and the counter they guard loses no increment. */
 START_TEST(owner_dead_one_of_many)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	int i, dead = 0, ok = 0, di = -1;
 	uint64_t t_kill;
@@ -757,13 +659,13 @@ START_TEST(owner_dead_one_of_many)
 	h = start_holder(b, HOLD_EVER);
 	for (i = 0; i < 3; i++) {
 		b->wmode = i % 2; /* lock and timedlock(5000) waiters */
-		w[i] = spawn(waiter, b);
-		ck_assert(await(&b->nready, i + 1, 5000));
+		w[i] = mt_spawn_tied(waiter, b);
+		ck_assert(mt_await(&b->nready, i + 1, 5000));
 	}
 	settle_waiters(s, 3);
 	t_kill = mt_now_ms();
 	ck_assert_int_eq(kill(h, SIGKILL), 0);
-	ck_assert_msg(await(&b->ndone, 3, 5000), "only %d waiters returned", ld(&b->ndone));
+	ck_assert_msg(mt_await(&b->ndone, 3, 5000), "only %d waiters returned", mt_ld(&b->ndone));
 	for (i = 0; i < 3; i++) {
 		if (b->rc[i] == MFS_E_OWNER_DEAD) {
 			dead++;
@@ -781,7 +683,7 @@ START_TEST(owner_dead_one_of_many)
 	              (unsigned long long)(b->t_ret[di] - t_kill));
 	ck_assert_int_eq(*(volatile int *)mfs_data(s), 103);
 	assert_free(s);
-	put(&b->quit, 1);
+	mt_put(&b->quit, 1);
 	for (i = 0; i < 3; i++)
 		ck_assert_int_eq(mt_wait(w[i], 5000), 0);
 	ck_assert_int_eq(mt_wait(h, 5000), KILLED);
@@ -793,26 +695,26 @@ END_TEST
  * next caller get 0, not MFS_E_OWNER_DEAD. */
 START_TEST(detach_releases)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	pid_t h, w;
 
 	b->by_detach = 1;
 	h = start_holder(b, HOLD_TOLD);
-	w = spawn(waiter, b);
-	ck_assert(await(&b->nready, 1, 5000));
+	w = mt_spawn_tied(waiter, b);
+	ck_assert(mt_await(&b->nready, 1, 5000));
 	settle_waiters(s, 1);
-	put(&b->release, 1);
-	ck_assert(await(&b->stage, 2, 5000));
+	mt_put(&b->release, 1);
+	ck_assert(mt_await(&b->stage, 2, 5000));
 	ck_assert_int_eq(b->unlock_rc, 0);
-	ck_assert_msg(await(&b->ndone, 1, 3000), "the waiter never returned");
+	ck_assert_msg(mt_await(&b->ndone, 1, 3000), "the waiter never returned");
 	ck_assert_msg(b->rc[0] == 0, "waiter got %s", mfs_err_name(b->rc[0]));
 	ck_assert_int_eq(b->unlock_rcs[0], 0);
 	assert_free(s);
 	ck_assert_int_eq(mfs_trylock(s), 0);
 	ck_assert_int_eq(mfs_unlock(s), 0);
 	ck_assert_int_eq(mt_alive(h), 1); /* a detach, not a death */
-	put(&b->quit, 1);
+	mt_put(&b->quit, 1);
 	ck_assert_int_eq(mt_wait(h, 5000), 0);
 	ck_assert_int_eq(mt_wait(w, 5000), 0);
 	finish(s, b);
@@ -840,21 +742,21 @@ static int thread_exiter(void *arg)
 	b->lock_rc = (int)(long)res;
 	b->extra_rc = mfs_trylock(s);  /* the main thread is not the holder */
 	b->unlock_rc = mfs_unlock(s);
-	put(&b->stage, 1);
+	mt_put(&b->stage, 1);
 	for (;;)
 		pause();
 }
 
 START_TEST(thread_exit_keeps_lock)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint64_t t_kill;
 	pid_t h;
 	int r;
 
-	h = spawn(thread_exiter, b);
-	ck_assert(await(&b->stage, 1, 5000));
+	h = mt_spawn_tied(thread_exiter, b);
+	ck_assert(mt_await(&b->stage, 1, 5000));
 	ck_assert_int_eq(b->lock_rc, 0);
 	ck_assert_msg(b->extra_rc == MFS_E_BUSY, "own trylock: %s", mfs_err_name(b->extra_rc));
 	ck_assert_int_eq(b->unlock_rc, MFS_E_LOCK);
@@ -883,8 +785,8 @@ static int attacher(void *arg)
 
 	if (mfs_attach(b->key, NULL, &s) != 0)
 		return 10;
-	put(&b->stage, 3);
-	await(&b->quit, 1, 20000);
+	mt_put(&b->stage, 3);
+	mt_await(&b->quit, 1, 20000);
 	mfs_detach(s);
 	return 0;
 }
@@ -914,7 +816,7 @@ static int slot_of(mfs_segment *s, long pid, int *alive)
  * waiter, stopped (SIGSTOP) across the kill and the attach, takes over. */
 START_TEST(dead_slot_not_reused)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	int hslot, xslot, alive = -1, st, r;
 	uint64_t t_kill;
@@ -925,8 +827,8 @@ START_TEST(dead_slot_not_reused)
 	hslot = slot_of(s, (long)h, NULL);
 	ck_assert_int_ge(hslot, 0);
 	if (_i == 1) {
-		w = spawn(waiter, b);
-		ck_assert(await(&b->nready, 1, 5000));
+		w = mt_spawn_tied(waiter, b);
+		ck_assert(mt_await(&b->nready, 1, 5000));
 		settle_waiters(s, 1);
 		ck_assert_int_eq(kill(w, SIGSTOP), 0);
 		ck_assert_int_eq(waitpid(w, &st, WUNTRACED), w);
@@ -935,7 +837,7 @@ START_TEST(dead_slot_not_reused)
 	t_kill = mt_now_ms();
 	ck_assert_int_eq(kill(h, SIGKILL), 0);
 	do {
-		ms = stat_of(s);
+		ms = mt_stat(s);
 		if (ms.lock_owner_alive == 0)
 			break;
 		mt_sleep_ms(1);
@@ -945,8 +847,8 @@ START_TEST(dead_slot_not_reused)
 	ck_assert_int_eq(ms.lock_owner, h);
 	ck_assert_int_eq((int)MFS_LOCK_SLOT(ms.lock_word), hslot);
 
-	x = spawn(attacher, b);
-	ck_assert(await(&b->stage, 3, 5000));
+	x = mt_spawn_tied(attacher, b);
+	ck_assert(mt_await(&b->stage, 3, 5000));
 	xslot = slot_of(s, (long)x, &alive);
 	ck_assert_int_ge(xslot, 0);
 	ck_assert_int_eq(alive, 1);
@@ -959,14 +861,14 @@ START_TEST(dead_slot_not_reused)
 		ck_assert_int_eq(mfs_unlock(s), 0);
 	} else {
 		ck_assert_int_eq(kill(w, SIGCONT), 0);
-		ck_assert_msg(await(&b->ndone, 1, 3000), "the waiter never returned");
+		ck_assert_msg(mt_await(&b->ndone, 1, 3000), "the waiter never returned");
 		ck_assert_msg(b->rc[0] == MFS_E_OWNER_DEAD, "waiter got %s",
 		              mfs_err_name(b->rc[0]));
 		ck_assert_int_eq(b->unlock_rcs[0], 0);
 	}
 	assert_free(s);
 	ck_assert_int_eq(probe_other(b), 0);
-	put(&b->quit, 1);
+	mt_put(&b->quit, 1);
 	ck_assert_int_eq(mt_wait(x, 5000), 0);
 	if (w > 0)
 		ck_assert_int_eq(mt_wait(w, 5000), 0);
@@ -979,7 +881,7 @@ END_TEST
 
 START_TEST(stat_follows_lock)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint64_t t_kill;
 	mfs_stat st;
@@ -988,7 +890,7 @@ START_TEST(stat_follows_lock)
 
 	assert_free(s);
 	ck_assert_int_eq(mfs_lock(s), 0);
-	st = stat_of(s);
+	st = mt_stat(s);
 	ck_assert_int_eq(st.locked, 1);
 	ck_assert_int_eq(st.lock_owner, getpid());
 	ck_assert_int_eq(st.lock_owner_tid, gettid_());
@@ -998,7 +900,7 @@ START_TEST(stat_follows_lock)
 
 	h = start_holder(b, HOLD_EVER);
 	assert_held_by(s, (long)h, 1);
-	ck_assert_int_ne(stat_of(s).lock_owner_tid, 0);
+	ck_assert_int_ne(mt_stat(s).lock_owner_tid, 0);
 	ck_assert_int_eq(mfs_inspect(b->key, NULL, &st), 0);
 	ck_assert_int_eq(st.locked, 1);
 	ck_assert_int_eq(st.lock_owner, h);
@@ -1008,7 +910,7 @@ START_TEST(stat_follows_lock)
 	t_kill = mt_now_ms();
 	ck_assert_int_eq(kill(h, SIGKILL), 0);
 	do {
-		st = stat_of(s);
+		st = mt_stat(s);
 		if (st.lock_owner_alive == 0)
 			break;
 		mt_sleep_ms(1);
@@ -1052,17 +954,17 @@ static int use_copy(void *arg)
 /* _i = 0: the parent holds the lock across the fork; 1: it is free. */
 START_TEST(fork_copy_invalid)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	mfs_stat before, after;
 	pid_t c;
 
 	if (_i == 0)
 		ck_assert_int_eq(mfs_lock(s), 0);
-	before = stat_of(s);
-	c = spawn(use_copy, s);
+	before = mt_stat(s);
+	c = mt_spawn_tied(use_copy, s);
 	ck_assert_int_eq(mt_wait(c, 5000), 0);
-	after = stat_of(s);
+	after = mt_stat(s);
 	ck_assert_uint_eq(after.lock_word, before.lock_word);
 	ck_assert_int_eq(after.lock_owner, before.lock_owner);
 	ck_assert_uint_eq(after.refcount, 1);
@@ -1089,29 +991,20 @@ END_TEST
 /* A waiter sleeps: 600 ms blocked in timedlock cost little CPU. */
 START_TEST(waiter_sleeps)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
-	struct rusage ru;
-	uint64_t end;
 	long cpu_us;
-	pid_t w, r = 0;
-	int st = 0;
+	pid_t w;
 
 	ck_assert_int_eq(mfs_lock(s), 0);
 	b->wmode = 2;
-	w = spawn(waiter, b);
-	ck_assert(await(&b->ndone, 1, 5000));
-	put(&b->quit, 1);
-	end = mt_now_ms() + 5000;
-	while ((r = wait4(w, &st, WNOHANG, &ru)) == 0 && mt_now_ms() < end)
-		mt_sleep_ms(2);
-	ck_assert_int_eq(r, w);
-	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	w = mt_spawn_tied(waiter, b);
+	ck_assert(mt_await(&b->ndone, 1, 5000));
+	mt_put(&b->quit, 1);
+	cpu_us = mt_reap_cpu_us(w, 5000);
 	ck_assert_msg(b->rc[0] == MFS_E_TIMEOUT, "waiter got %s", mfs_err_name(b->rc[0]));
 	ck_assert_msg(b->cpu_us[0] < 50000, "600 ms of waiting used %ld us of CPU",
 	              b->cpu_us[0]);
-	cpu_us = ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec +
-	         ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec;
 	ck_assert_msg(cpu_us < 50000, "the waiter process used %ld us of CPU", cpu_us);
 	ck_assert_int_eq(mfs_unlock(s), 0);
 	finish(s, b);
@@ -1130,13 +1023,13 @@ static int stress_worker(void *arg)
 	if (mfs_attach(b->key, NULL, &s) != 0)
 		return 10;
 	c = mfs_data(s);
-	add(&b->nready, 1);
-	while (!ld(&b->stop)) {
+	mt_add(&b->nready, 1);
+	while (!mt_ld(&b->stop)) {
 		r = mfs_lock(s);
 		if (r == MFS_E_OWNER_DEAD) {
-			add(&b->dead_seen, 1);
+			mt_add(&b->dead_seen, 1);
 		} else if (r != 0) {
-			add(&b->errors, 1);
+			mt_add(&b->errors, 1);
 			return 11;
 		}
 		v = *c;
@@ -1144,10 +1037,10 @@ static int stress_worker(void *arg)
 			__asm__ __volatile__("" ::: "memory");
 		*c = v + 1;
 		if (mfs_unlock(s) != 0) {
-			add(&b->errors, 1);
+			mt_add(&b->errors, 1);
 			return 12;
 		}
-		add(&b->progress, 1);
+		mt_add(&b->progress, 1);
 	}
 	mfs_detach(s);
 	return 0;
@@ -1197,18 +1090,18 @@ static pid_t holder_pid(mfs_segment *s)
  * loses no increment. */
 START_TEST(stress_kill_contenders)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	int i, round, tries, victim, kills = 0, expected = 0, p0, ready = 3, c;
 	pid_t w[3], hp;
 
 	for (i = 0; i < 3; i++)
-		w[i] = spawn(stress_worker, b);
-	ck_assert(await(&b->nready, ready, 5000));
+		w[i] = mt_spawn_tied(stress_worker, b);
+	ck_assert(mt_await(&b->nready, ready, 5000));
 	for (round = 0; round < 5; round++) {
-		p0 = ld(&b->progress);
-		ck_assert_msg(await(&b->progress, p0 + 200, 5000),
-		              "round %d: no progress (%d)", round, ld(&b->progress) - p0);
+		p0 = mt_ld(&b->progress);
+		ck_assert_msg(mt_await(&b->progress, p0 + 200, 5000),
+		              "round %d: no progress (%d)", round, mt_ld(&b->progress) - p0);
 		for (tries = 0;; tries++) {
 			stop_all(w, 3);
 			hp = holder_pid(s);
@@ -1230,20 +1123,20 @@ START_TEST(stress_kill_contenders)
 		for (i = 0; i < 3; i++)
 			if (w[i] > 0)
 				ck_assert_int_eq(kill(w[i], SIGCONT), 0);
-		w[victim] = spawn(stress_worker, b);
-		ck_assert(await(&b->nready, ++ready, 5000));
+		w[victim] = mt_spawn_tied(stress_worker, b);
+		ck_assert(mt_await(&b->nready, ++ready, 5000));
 	}
-	p0 = ld(&b->progress);
-	ck_assert_msg(await(&b->progress, p0 + 200, 5000), "no progress after the last kill");
-	put(&b->stop, 1);
+	p0 = mt_ld(&b->progress);
+	ck_assert_msg(mt_await(&b->progress, p0 + 200, 5000), "no progress after the last kill");
+	mt_put(&b->stop, 1);
 	for (i = 0; i < 3; i++)
 		ck_assert_int_eq(mt_wait(w[i], 10000), 0);
-	ck_assert_int_eq(ld(&b->errors), 0);
+	ck_assert_int_eq(mt_ld(&b->errors), 0);
 	ck_assert_int_ge(expected, 1);
-	ck_assert_int_eq(ld(&b->dead_seen), expected);
+	ck_assert_int_eq(mt_ld(&b->dead_seen), expected);
 	c = *(volatile int *)mfs_data(s);
-	ck_assert_msg(c >= ld(&b->progress) && c <= ld(&b->progress) + kills,
-	              "counter %d, %d completed rounds, %d kills", c, ld(&b->progress), kills);
+	ck_assert_msg(c >= mt_ld(&b->progress) && c <= mt_ld(&b->progress) + kills,
+	              "counter %d, %d completed rounds, %d kills", c, mt_ld(&b->progress), kills);
 	assert_free(s);
 	finish(s, b);
 }
@@ -1254,18 +1147,20 @@ int main(void)
 	Suite *s = suite_create("lock");
 	TCase *tc;
 
-	tc = tcase("exclusion", 30);
+	snprintf(tag, sizeof tag, "lk%ld", (long)getpid());
+
+	tc = mt_tcase(NULL, "exclusion", 30, sweep);
 	tcase_add_test(tc, exclusion_processes);
 	tcase_add_loop_test(tc, exclusion_threads, 0, 2);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("try_timed", 10);
+	tc = mt_tcase(NULL, "try_timed", 10, sweep);
 	tcase_add_test(tc, trylock_busy_then_free);
 	tcase_add_test(tc, timedlock_times_out);
 	tcase_add_loop_test(tc, timedlock_waits_for_release, 0, 3);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("misuse", 10);
+	tc = mt_tcase(NULL, "misuse", 10, sweep);
 	tcase_add_test(tc, unlock_by_other_thread);
 	tcase_add_test(tc, unlock_by_other_process);
 	tcase_add_test(tc, unlock_when_free);
@@ -1275,7 +1170,7 @@ int main(void)
 	tcase_add_test(tc, null_handle);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("owner_dead", 10);
+	tc = mt_tcase(NULL, "owner_dead", 10, sweep);
 	tcase_add_loop_test(tc, owner_dead_wakes_waiter, 0, 2);
 	tcase_add_loop_test(tc, owner_dead_next_caller, 0, 4);
 	tcase_add_test(tc, owner_dead_one_of_many);
@@ -1286,7 +1181,7 @@ int main(void)
 	tcase_add_test(tc, waiter_sleeps);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("stress", 30);
+	tc = mt_tcase(NULL, "stress", 30, sweep);
 	tcase_add_test(tc, stress_kill_contenders);
 	suite_add_tcase(s, tc);
 

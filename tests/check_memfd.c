@@ -39,13 +39,7 @@ static char tmproot[256];
 
 #define KEY() mt_key(tag)
 
-#define EXPECT(call, want) do {                                              \
-	int r_ = (call);                                                      \
-	int w_ = (want);                                                      \
-	ck_assert_msg(r_ == w_, "%s: got %s (%d), want %s; last error: %s",   \
-	              #call, mfs_err_name(r_), r_, mfs_err_name(w_),          \
-	              mfs_last_error());                                      \
-} while (0)
+#define EXPECT(call, want) MT_EXPECT(call, want)
 
 /* Every test: the same number of open descriptors at the end. */
 #define FDS_BEGIN() int fds0_ = mt_count_fds()
@@ -82,21 +76,6 @@ static long page_size(void)
 	return sysconf(_SC_PAGESIZE);
 }
 
-/* Wait until @s counts @want live attachments, at most @ms; returns the
- * milliseconds it took, or -1. */
-static int wait_refcount(mfs_segment *s, uint32_t want, unsigned ms)
-{
-	uint64_t t0 = mt_now_ms();
-
-	for (;;) {
-		if (stat_of(s).refcount == want)
-			return (int)(mt_now_ms() - t0);
-		if (mt_now_ms() - t0 > ms)
-			return -1;
-		mt_sleep_ms(1);
-	}
-}
-
 /*
  * fork + exec helper-peer with @args (NULL-terminated, after argv[0]).
  * @keep: a descriptor the peer inherits (close-on-exec cleared in the
@@ -105,88 +84,7 @@ static int wait_refcount(mfs_segment *s, uint32_t want, unsigned ms)
  */
 static pid_t peer(const char *const *args, int keep, int *to, int *from)
 {
-	const char *argv[32];
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, n = 0;
-	pid_t p;
-
-	argv[n++] = MFS_PEER;
-	while (*args && n < 31)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	if (to)
-		ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
-	if (from)
-		ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-	p = fork();
-	ck_assert_int_ge(p, 0);
-	if (p == 0) {
-		if (to && dup2(in[0], 0) < 0)
-			_exit(126);
-		if (from && dup2(out[1], 1) < 0)
-			_exit(126);
-		if (keep >= 0 && fcntl(keep, F_SETFD, 0) < 0)
-			_exit(126);
-		execv(MFS_PEER, (char *const *)argv);
-		_exit(127);
-	}
-	if (to) {
-		close(in[0]);
-		*to = in[1];
-	}
-	if (from) {
-		close(out[1]);
-		*from = out[0];
-	}
-	return p;
-}
-
-/* One line from @fd (without its newline), waiting at most @ms; NULL on
- * timeout or end of file.  A static buffer. */
-static const char *read_line(int fd, unsigned ms)
-{
-	static char buf[256];
-	uint64_t end = mt_now_ms() + ms;
-	struct pollfd p;
-	size_t n = 0;
-	ssize_t r;
-
-	for (;;) {
-		int left = (int)(end - mt_now_ms());
-
-		if (left <= 0 || (uint64_t)left > ms)
-			return NULL;
-		p.fd = fd;
-		p.events = POLLIN;
-		if (poll(&p, 1, left) <= 0)
-			continue;
-		r = read(fd, buf + n, 1);
-		if (r <= 0)
-			return NULL;
-		if (buf[n] == '\n' || n + 2 >= sizeof buf) {
-			buf[n] = '\0';
-			return buf;
-		}
-		n++;
-	}
-}
-
-/* Everything on @fd until end of file (at most 64 KiB), malloc'd. */
-static char *read_all(int fd)
-{
-	size_t cap = 65536, n = 0;
-	char *buf = malloc(cap + 1);
-	ssize_t r;
-
-	ck_assert_ptr_nonnull(buf);
-	while (n < cap && (r = read(fd, buf + n, cap - n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	return buf;
+	return mt_exec_peer(MFS_PEER, args, keep, to, from);
 }
 
 /* A new inheritable descriptor of @s's memfd, for an exec'd peer. */
@@ -199,26 +97,6 @@ static int export_fd(mfs_segment *s)
 	return fd;
 }
 
-static const char *itoa_(int v)
-{
-	static char bufs[4][24];
-	static unsigned n;
-	char *b = bufs[n++ % 4];
-
-	snprintf(b, sizeof bufs[0], "%d", v);
-	return b;
-}
-
-static const char *proc_fd(long pid, int fd)
-{
-	static char bufs[4][64];
-	static unsigned n;
-	char *b = bufs[n++ % 4];
-
-	snprintf(b, sizeof bufs[0], "/proc/%ld/fd/%d", pid, fd);
-	return b;
-}
-
 /* A watch for the memfd behind @fd being freed (IN_DELETE_SELF); the
  * watch itself keeps nothing alive. */
 static int watch_free(int fd)
@@ -226,7 +104,7 @@ static int watch_free(int fd)
 	int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 
 	ck_assert_int_ge(in, 0);
-	ck_assert_msg(inotify_add_watch(in, proc_fd((long)getpid(), fd), IN_DELETE_SELF) >= 0,
+	ck_assert_msg(inotify_add_watch(in, mt_proc_fd((long)getpid(), fd), IN_DELETE_SELF) >= 0,
 	              "inotify_add_watch: %s", strerror(errno));
 	return in;
 }
@@ -274,7 +152,7 @@ START_TEST(create_labelled)
 	ck_assert_str_eq(mfs_native_key(s), want);
 	ck_assert_int_ge(mfs_fd(s), 0);
 	/* The kernel's own name for it is the description. */
-	n = readlink(proc_fd((long)getpid(), mfs_fd(s)), link, sizeof link - 1);
+	n = readlink(mt_proc_fd((long)getpid(), mfs_fd(s)), link, sizeof link - 1);
 	ck_assert_int_gt(n, 0);
 	link[n] = '\0';
 	snprintf(want, sizeof want, "/memfd:mfshare:%s", key);
@@ -321,7 +199,7 @@ START_TEST(create_anonymous)
 	s = mkmem(NULL, 4096);
 	ck_assert_ptr_null(mfs_key(s));
 	ck_assert_str_eq(mfs_native_key(s), "memfd:mfshare");
-	n = readlink(proc_fd((long)getpid(), mfs_fd(s)), link, sizeof link - 1);
+	n = readlink(mt_proc_fd((long)getpid(), mfs_fd(s)), link, sizeof link - 1);
 	ck_assert_int_gt(n, 0);
 	link[n] = '\0';
 	ck_assert_msg(strncmp(link, "/memfd:mfshare", 14) == 0 &&
@@ -458,7 +336,7 @@ START_TEST(sealed_resize_refused)
 	if (_i == 0)
 		fd = mfs_fd(s);
 	else
-		fd = open(proc_fd((long)getpid(), mfs_fd(s)), O_RDWR | O_CLOEXEC);
+		fd = open(mt_proc_fd((long)getpid(), mfs_fd(s)), O_RDWR | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(fstat(fd, &a), 0);
 	size = a.st_size;
@@ -513,7 +391,7 @@ START_TEST(sealed_peer_resize_refused)
 	strcpy(mfs_data(s), "sealed");
 	fd = export_fd(s);
 	{
-		const char *args[] = { "fd", itoa_(fd), "try-resize", "check", "sealed", NULL };
+		const char *args[] = { "fd", mt_itoa(fd), "try-resize", "check", "sealed", NULL };
 		p = peer(args, fd, NULL, NULL);
 	}
 	ck_assert_int_eq(mt_wait(p, 10000), 0);
@@ -590,11 +468,11 @@ START_TEST(attach_fd_exec_child)
 	strcpy(mfs_data(s), "from-parent");
 	fd = export_fd(s);
 	{
-		const char *args[] = { "fd", itoa_(fd), "check", "from-parent",
+		const char *args[] = { "fd", mt_itoa(fd), "check", "from-parent",
 		                       "write", "from-child", "stat", NULL };
 		p = peer(args, fd, NULL, &from);
 	}
-	out = read_all(from);
+	out = mt_read_all(from, 0);
 	close(from);
 	ck_assert_int_eq(mt_wait(p, 10000), 0);
 	ck_assert_str_eq(mfs_data(s), "from-child");
@@ -675,7 +553,7 @@ static int unsealed_copy(mfs_segment *s, int *tok)
 	ck_assert_int_eq(pwrite(m, buf, (size_t)sb.st_size, 0), sb.st_size);
 	free(buf);
 	ck_assert_int_eq(fcntl(m, F_GET_SEALS), 0);
-	*tok = open(proc_fd((long)getpid(), m), O_RDWR | O_CLOEXEC);
+	*tok = open(mt_proc_fd((long)getpid(), m), O_RDWR | O_CLOEXEC);
 	ck_assert_int_ge(*tok, 0);
 	memset(&fl, 0, sizeof fl);
 	fl.l_type = F_WRLCK;
@@ -751,14 +629,14 @@ START_TEST(require_sealed_shm_refused)
 	/* The same in an exec'd peer: refused for SHM, accepted for memfd. */
 	fd = export_fd(s);
 	{
-		const char *args[] = { "-s", "fd", itoa_(fd), NULL };
+		const char *args[] = { "-s", "fd", mt_itoa(fd), NULL };
 		p = peer(args, fd, NULL, NULL);
 	}
 	ck_assert_int_eq(mt_wait(p, 10000), ATTACH_FAILED(MFS_E_PERMISSION));
 	close(fd);
 	fd = export_fd(m);
 	{
-		const char *args[] = { "-s", "fd", itoa_(fd), "check", "", NULL };
+		const char *args[] = { "-s", "fd", mt_itoa(fd), "check", "", NULL };
 		p = peer(args, fd, NULL, NULL);
 	}
 	ck_assert_int_eq(mt_wait(p, 10000), 0);
@@ -792,11 +670,11 @@ START_TEST(freed_after_last_holder)
 	in = watch_free(mfs_fd(s));
 	fd = export_fd(s);
 	for (i = 0; i < 2; i++) {
-		const char *args[] = { "fd", itoa_(fd), "check", "alive", "hold", NULL };
+		const char *args[] = { "fd", mt_itoa(fd), "check", "alive", "hold", NULL };
 		const char *line;
 
 		p[i] = peer(args, fd, &to[i], &from[i]);
-		line = read_line(from[i], 5000);
+		line = mt_read_line(from[i], 5000);
 		ck_assert_msg(line && strcmp(line, "attached") == 0, "peer %d did not attach", i);
 	}
 	close(fd);
@@ -804,7 +682,7 @@ START_TEST(freed_after_last_holder)
 	EXPECT(mfs_detach(s), 0);
 	ck_assert_msg(!freed_within(in, 100), "freed while peers hold it");
 	/* Through the second peer's descriptor: two attachments, ready. */
-	EXPECT(mfs_inspect_path(proc_fd((long)p[1], fd), 0, &st, NULL, 0, NULL), 0);
+	EXPECT(mfs_inspect_path(mt_proc_fd((long)p[1], fd), 0, &st, NULL, 0, NULL), 0);
 	ck_assert_uint_eq(st.refcount, 2);
 	ck_assert_uint_eq(st.attach_count, 2);
 	ck_assert_uint_eq(st.state, MFS_STATE_READY);
@@ -813,7 +691,7 @@ START_TEST(freed_after_last_holder)
 	ck_assert_int_eq(mt_wait(p[0], 5000), 0);
 	close(from[0]);
 	ck_assert_msg(!freed_within(in, 100), "freed while a peer holds it");
-	EXPECT(mfs_inspect_path(proc_fd((long)p[1], fd), 0, &st, NULL, 0, NULL), 0);
+	EXPECT(mfs_inspect_path(mt_proc_fd((long)p[1], fd), 0, &st, NULL, 0, NULL), 0);
 	ck_assert_uint_eq(st.refcount, 1);
 	ck_assert_uint_eq(st.attach_count, 1);
 
@@ -845,16 +723,16 @@ START_TEST(last_detach_marks_dead)
 	EXPECT(mfs_export_fd(s, 0, &efd), 0);
 	in = watch_free(efd);
 	EXPECT(mfs_detach(t), 0);
-	EXPECT(mfs_inspect_path(proc_fd((long)getpid(), efd), 0, &st, att, 4, &natt), 0);
+	EXPECT(mfs_inspect_path(mt_proc_fd((long)getpid(), efd), 0, &st, att, 4, &natt), 0);
 	ck_assert_uint_eq(st.refcount, 1);
 	ck_assert_uint_eq(natt, 1);
 	ck_assert_int_eq(att[0].pid, (long)getpid());
 	ck_assert_int_eq(att[0].alive, 1);
 	EXPECT(mfs_detach(s), 0);
 
-	EXPECT(mfs_inspect_path(proc_fd((long)getpid(), efd), 0, &st, NULL, 0, NULL),
+	EXPECT(mfs_inspect_path(mt_proc_fd((long)getpid(), efd), 0, &st, NULL, 0, NULL),
 	       MFS_E_NOT_FOUND);
-	EXPECT(mfs_inspect_path(proc_fd((long)getpid(), efd), 1, &st, att, 4, &natt), 0);
+	EXPECT(mfs_inspect_path(mt_proc_fd((long)getpid(), efd), 1, &st, att, 4, &natt), 0);
 	ck_assert_uint_eq(st.state, MFS_STATE_DEAD);
 	ck_assert_uint_eq(st.refcount, 0);
 	ck_assert_uint_eq(st.attach_count, 0);
@@ -870,16 +748,6 @@ START_TEST(last_detach_marks_dead)
 }
 END_TEST
 
-static int find_row(const mfs_attacher *att, unsigned n, long pid)
-{
-	unsigned i;
-
-	for (i = 0; i < n; i++)
-		if (att[i].pid == pid)
-			return (int)i;
-	return -1;
-}
-
 /* refcount and the header's attach_count while exec'd peers attach,
  * detach, are killed, and a new one takes a freed slot. */
 START_TEST(counts_truthful)
@@ -894,14 +762,14 @@ START_TEST(counts_truthful)
 	FDS_BEGIN();
 
 	s = mkmem(KEY(), 4096);
-	snprintf(path, sizeof path, "%s", proc_fd((long)getpid(), mfs_fd(s)));
+	snprintf(path, sizeof path, "%s", mt_proc_fd((long)getpid(), mfs_fd(s)));
 	fd = export_fd(s);
 	for (i = 0; i < 3; i++) {
-		const char *args[] = { "fd", itoa_(fd), "hold", NULL };
+		const char *args[] = { "fd", mt_itoa(fd), "hold", NULL };
 		const char *line;
 
 		p[i] = peer(args, fd, &to[i], &from[i]);
-		line = read_line(from[i], 5000);
+		line = mt_read_line(from[i], 5000);
 		ck_assert_msg(line && strcmp(line, "attached") == 0, "peer %d did not attach", i);
 	}
 	st = stat_of(s);
@@ -911,10 +779,10 @@ START_TEST(counts_truthful)
 	ck_assert_uint_eq(natt, 4);
 	ck_assert_uint_eq(st.refcount, 4);
 	for (i = 0; i < 3; i++) {
-		int k = find_row(att, natt, (long)p[i]);
+		int k = mt_find_attacher(att, natt, (long)p[i]);
 		ck_assert_msg(k >= 0 && att[k].alive == 1, "peer %d: no live row", i);
 	}
-	ck_assert_int_ge(find_row(att, natt, (long)getpid()), 0);
+	ck_assert_int_ge(mt_find_attacher(att, natt, (long)getpid()), 0);
 
 	/* A clean detach: both counts follow. */
 	close(to[0]);
@@ -925,25 +793,25 @@ START_TEST(counts_truthful)
 
 	/* A kill: the live count follows within 200 ms, before reaping. */
 	ck_assert_int_eq(kill(p[1], SIGKILL), 0);
-	t = wait_refcount(s, 2, 200);
+	t = mt_wait_refcount(s, 2, 200);
 	ck_assert_msg(t >= 0, "refcount still %u 200 ms after the kill",
 	              (unsigned)stat_of(s).refcount);
 	EXPECT(mfs_inspect_path(path, 0, &st, att, 8, &natt), 0);
 	ck_assert_uint_eq(st.refcount, 2);
 	ck_assert_uint_eq(st.dead_slots, 1);
-	i = find_row(att, natt, (long)p[1]);
+	i = mt_find_attacher(att, natt, (long)p[1]);
 	ck_assert_msg(i >= 0 && att[i].alive == 0, "the killed peer's row is not dead");
-	i = find_row(att, natt, (long)p[2]);
+	i = mt_find_attacher(att, natt, (long)p[2]);
 	ck_assert_msg(i >= 0 && att[i].alive == 1, "the live peer's row is not alive");
 	ck_assert_int_eq(mt_wait(p[1], 5000), KILLED);
 
 	/* A new peer, then a clean detach: the header's count is exact again. */
 	{
-		const char *args[] = { "fd", itoa_(fd), "hold", NULL };
+		const char *args[] = { "fd", mt_itoa(fd), "hold", NULL };
 		const char *line;
 
 		p[3] = peer(args, fd, &to[3], &from[3]);
-		line = read_line(from[3], 5000);
+		line = mt_read_line(from[3], 5000);
 		ck_assert_msg(line && strcmp(line, "attached") == 0, "peer 3 did not attach");
 	}
 	ck_assert_uint_eq(stat_of(s).refcount, 3);
@@ -984,7 +852,7 @@ static char *dump(const char *a1, const char *a2, int *rc)
 		_exit(127);
 	}
 	close(out[1]);
-	text = read_all(out[0]);
+	text = mt_read_all(out[0], 0);
 	close(out[0]);
 	*rc = mt_wait(p, 10000);
 	return text;
@@ -999,7 +867,7 @@ START_TEST(dump_proc_fd)
 
 	s = mkmem(KEY(), 4096);
 	EXPECT(mfs_attach_fd(mfs_fd(s), NULL, &t), 0);
-	snprintf(path, sizeof path, "%s", proc_fd((long)getpid(), mfs_fd(s)));
+	snprintf(path, sizeof path, "%s", mt_proc_fd((long)getpid(), mfs_fd(s)));
 	out = dump(path, NULL, &rc);
 	ck_assert_msg(rc == 0, "mfshare-dump %s: exit %d", path, rc);
 	ck_assert_msg(strstr(out, "version: 1\n") != NULL, "output: %s", out);
@@ -1023,7 +891,7 @@ START_TEST(dump_proc_fd)
 	m = memfd_create("mfshare:junk", MFD_CLOEXEC);
 	ck_assert_int_ge(m, 0);
 	ck_assert_int_eq(pwrite(m, "garbage!", 8, 0), 8);
-	out = dump(proc_fd((long)getpid(), m), NULL, &rc);
+	out = dump(mt_proc_fd((long)getpid(), m), NULL, &rc);
 	ck_assert_int_eq(rc, 1);
 	free(out);
 	close(m);
@@ -1068,12 +936,12 @@ START_TEST(read_only_attach_fd)
 	ck_assert_int_ge(p, 0);
 	ck_assert_int_eq(mt_wait(p, 10000), 128 + SIGSEGV);
 	ck_assert_str_eq(mfs_data(s), "read-only");
-	ck_assert_int_ge(wait_refcount(s, 1, 200), 0);
+	ck_assert_int_ge(mt_wait_refcount(s, 1, 200), 0);
 	ck_assert_int_eq(stat_of(s).locked, 0);
 	/* An exec'd peer attaches read-only through its inherited descriptor. */
 	fd = export_fd(s);
 	{
-		const char *args[] = { "-r", "fd", itoa_(fd), "check", "read-only", NULL };
+		const char *args[] = { "-r", "fd", mt_itoa(fd), "check", "read-only", NULL };
 		p = peer(args, fd, NULL, NULL);
 	}
 	ck_assert_int_eq(mt_wait(p, 10000), 0);
@@ -1085,68 +953,45 @@ END_TEST
 
 /* ============================================================ main */
 
-/* Remove SHM segments a failed test left behind (they carry our tag). */
-static void sweep(void)
-{
-	mt_sweep_shm(tag, "check_memfd");
-}
-
-static TCase *tcase(Suite *s, const char *name, int timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, timeout);
-	suite_add_tcase(s, tc);
-	return tc;
-}
-
 int main(void)
 {
 	Suite *s = suite_create("memfd");
-	const char *t = getenv("TMPDIR");
 	TCase *tc;
-	int rc;
 
-	snprintf(tag, sizeof tag, "mf%ld", (long)getpid());
-	snprintf(tmproot, sizeof tmproot, "%s/mfs-mf-XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(tmproot))
+	if (mt_begin("mf", tag, sizeof tag, tmproot, sizeof tmproot) != 0)
 		return 99;
-	setenv("TMPDIR", tmproot, 1);
 
-	tc = tcase(s, "create", 10);
+	tc = mt_tcase(s, "create", 10, NULL);
 	tcase_add_test(tc, create_labelled);
 	tcase_add_test(tc, create_anonymous);
 	tcase_add_test(tc, create_same_label_twice);
 	tcase_add_test(tc, create_bad_arguments);
 	tcase_add_test(tc, by_key_invalid);
 
-	tc = tcase(s, "seals", 15);
+	tc = mt_tcase(s, "seals", 15, NULL);
 	tcase_add_test(tc, sealed_state);
 	tcase_add_loop_test(tc, sealed_resize_refused, 0, 2);
 	tcase_add_test(tc, sealed_peer_resize_refused);
 
-	tc = tcase(s, "attach_fd", 15);
+	tc = mt_tcase(s, "attach_fd", 15, NULL);
 	tcase_add_loop_test(tc, attach_fd_same_process, 0, 2);
 	tcase_add_loop_test(tc, attach_fd_exec_child, 0, 2);
 	tcase_add_test(tc, attach_fd_bad);
 
-	tc = tcase(s, "require_sealed", 15);
+	tc = mt_tcase(s, "require_sealed", 15, NULL);
 	tcase_add_test(tc, require_sealed_unsealed_memfd);
 	tcase_add_test(tc, require_sealed_shm_refused);
 
-	tc = tcase(s, "lifetime", 20);
+	tc = mt_tcase(s, "lifetime", 20, NULL);
 	tcase_add_test(tc, freed_after_last_holder);
 	tcase_add_test(tc, last_detach_marks_dead);
 	tcase_add_test(tc, counts_truthful);
 
-	tc = tcase(s, "dump", 15);
+	tc = mt_tcase(s, "dump", 15, NULL);
 	tcase_add_test(tc, dump_proc_fd);
 
-	tc = tcase(s, "read_only", 15);
+	tc = mt_tcase(s, "read_only", 15, NULL);
 	tcase_add_test(tc, read_only_attach_fd);
 
-	rc = mt_run(s);
-	sweep();
-	mt_rmtree(tmproot);
-	return rc;
+	return mt_run_clean(s, tag, "check_memfd", tmproot);
 }

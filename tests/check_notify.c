@@ -36,88 +36,27 @@ struct board {
 	uint64_t t_notify;
 };
 
+/* Keys carry the test runner's pid ("t-nt<pid>-"; main() sets this, the
+ * forked tests inherit it), so sweep() can find leftovers. */
+static char tag[32];
+
 /* ------------------------------------------------------------ helpers */
-
-static int ld(int *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
-static void put(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
-static int add(int *p, int v) { return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST); }
-
-/* Wait until *p >= want, at most @ms; 1 if it got there. */
-static int await(int *p, int want, int ms)
-{
-	uint64_t end = mt_now_ms() + (uint64_t)ms;
-
-	while (ld(p) < want) {
-		if (mt_now_ms() >= end)
-			return 0;
-		mt_sleep_ms(1);
-	}
-	return 1;
-}
-
-static struct board *board_new(void)
-{
-	struct board *b = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE,
-	                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert_msg(b != MAP_FAILED, "mmap: %s", strerror(errno));
-	memset(b, 0, sizeof *b);
-	return b;
-}
-
-/* Keys carry the test runner's pid, so sweep() can find leftovers. */
-static const char *tag_of(long runner)
-{
-	static char tag[32];
-
-	snprintf(tag, sizeof tag, "nt%ld", runner);
-	return tag;
-}
 
 static mfs_segment *mkseg(struct board *b)
 {
-	mfs_segment *s = NULL;
-	int r;
-
-	snprintf(b->key, sizeof b->key, "%s", mt_key(tag_of((long)getppid())));
-	r = mfs_create(b->key, 4096, NULL, &s);
-	ck_assert_msg(r == 0, "create %s: %s (%s)", b->key, mfs_err_name(r),
-	              mfs_last_error());
-	return s;
+	return mt_create_keyed(b->key, sizeof b->key, tag, 4096);
 }
 
 /* Detach the last handle; the segment must then be gone. */
 static void finish(mfs_segment *s, struct board *b)
 {
-	ck_assert_int_eq(mfs_detach(s), 0);
-	ck_assert_int_eq(mfs_remove(b->key, NULL), MFS_E_NOT_FOUND);
+	mt_finish(s, b->key);
 	munmap(b, sizeof *b);
-}
-
-/* mt_spawn, plus: the child dies with its parent, so a failed test never
- * leaves a process asleep in mfs_wait. */
-static pid_t spawn(int (*fn)(void *), void *arg)
-{
-	pid_t parent = getpid(), p;
-
-	p = fork();
-	if (p == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(99);
-		_exit(fn(arg) & 255);
-	}
-	ck_assert_msg(p > 0, "fork: %s", strerror(errno));
-	return p;
 }
 
 static uint32_t seq_of(mfs_segment *s)
 {
-	mfs_stat st;
-	int r = mfs_stat_segment(s, &st);
-
-	ck_assert_msg(r == 0, "stat: %s", mfs_err_name(r));
-	return st.seq;
+	return mt_stat(s).seq;
 }
 
 /* Poll (up to 2 s) until @n sleepers count themselves in the header, so
@@ -140,39 +79,7 @@ static void settle_waiters(mfs_segment *s, unsigned n)
 /* Remove segments a failed test left behind (they carry our pid). */
 static void sweep(void)
 {
-	char probe[64], path[4400], *slash;
-	const char *tag = tag_of((long)getpid());
-	size_t plen, klen;
-	struct dirent *e;
-	DIR *d;
-
-	snprintf(probe, sizeof probe, "t-%s-", tag);
-	if (mfs_native_path(probe, NULL, path, sizeof path) != 0)
-		return;
-	slash = strrchr(path, '/');
-	if (!slash)
-		return;
-	*slash++ = '\0';
-	plen = strlen(slash);
-	klen = plen - strlen(probe);
-	d = opendir(path);
-	if (!d)
-		return;
-	while ((e = readdir(d)))
-		if (strncmp(e->d_name, slash, plen) == 0) {
-			fprintf(stderr, "sweep: removing leftover %s\n", e->d_name);
-			(void)mfs_remove(e->d_name + klen, NULL);
-		}
-	closedir(d);
-}
-
-static TCase *tcase(const char *name, int timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, timeout);
-	tcase_add_unchecked_fixture(tc, NULL, sweep);
-	return tc;
+	mt_sweep_keys(tag, "sweep");
 }
 
 static long cpu_us_between(const struct timespec *a, const struct timespec *b)
@@ -186,7 +93,7 @@ static long cpu_us_between(const struct timespec *a, const struct timespec *b)
 static int waiter(void *arg)
 {
 	struct board *b = arg;
-	int i = add(&b->nidx, 1) - 1;
+	int i = mt_add(&b->nidx, 1) - 1;
 	mfs_options o = { 0, 0, 0, NULL };
 	struct timespec c0, c1;
 	mfs_segment *s;
@@ -200,15 +107,15 @@ static int waiter(void *arg)
 		return 11;
 	seen = st.seq;
 	b->before[i] = seen;
-	add(&b->nready, 1);
+	mt_add(&b->nready, 1);
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
 	b->rc[i] = mfs_wait(s, &seen, b->timeout);
 	b->t_ret[i] = mt_now_ms();
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
 	b->cpu_us[i] = cpu_us_between(&c0, &c1);
 	b->after[i] = seen;
-	add(&b->ndone, 1);
-	await(&b->quit, 1, 20000);
+	mt_add(&b->ndone, 1);
+	mt_await(&b->quit, 1, 20000);
 	mfs_detach(s);
 	return 0;
 }
@@ -239,10 +146,10 @@ static void start_waiters(struct board *b, mfs_segment *s, pid_t *w, int n)
 	int i;
 
 	for (i = 0; i < n; i++)
-		w[i] = spawn(waiter, b);
-	ck_assert_msg(await(&b->nready, n, 5000), "waiters did not start");
+		w[i] = mt_spawn_tied(waiter, b);
+	ck_assert_msg(mt_await(&b->nready, n, 5000), "waiters did not start");
 	settle_waiters(s, (unsigned)n);
-	ck_assert_int_eq(ld(&b->ndone), 0);
+	ck_assert_int_eq(mt_ld(&b->ndone), 0);
 }
 
 /* Reap @n waiters after telling them to go. */
@@ -250,7 +157,7 @@ static void end_waiters(struct board *b, pid_t *w, int n)
 {
 	int i;
 
-	put(&b->quit, 1);
+	mt_put(&b->quit, 1);
 	for (i = 0; i < n; i++)
 		ck_assert_int_eq(mt_wait(w[i], 5000), 0);
 }
@@ -259,7 +166,7 @@ static void end_waiters(struct board *b, pid_t *w, int n)
 
 START_TEST(wait_returns_at_once_on_change)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint32_t seq = seq_of(s), seen;
 	uint64_t t0, el;
@@ -293,7 +200,7 @@ END_TEST
 
 START_TEST(wait_times_out)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint32_t seen = seq_of(s), orig = seen;
 	uint64_t t0, el;
@@ -313,7 +220,7 @@ END_TEST
 
 START_TEST(wait_zero_unchanged)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint32_t seen = seq_of(s), orig = seen;
 	uint64_t t0, el;
@@ -331,7 +238,7 @@ END_TEST
 
 START_TEST(seq_counts_notifies)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint32_t seq = seq_of(s), i;
 	mfs_stat st;
@@ -347,7 +254,7 @@ START_TEST(seq_counts_notifies)
 
 	/* Another process's notifies count in the same counter. */
 	b->notifies = 3;
-	n = spawn(notifier, b);
+	n = mt_spawn_tied(notifier, b);
 	ck_assert_int_eq(mt_wait(n, 5000), 0);
 	ck_assert_int_eq(b->notify_rc, 0);
 	ck_assert_uint_eq(seq_of(s), seq + 8);
@@ -357,7 +264,7 @@ END_TEST
 
 START_TEST(null_args)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint32_t seen = 0;
 
@@ -379,7 +286,7 @@ END_TEST
  * _i = 0: it waits up to 5 s; 1: without limit. */
 START_TEST(wake_other_process)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint64_t t_notify, el;
 	uint32_t seq = seq_of(s);
@@ -389,7 +296,7 @@ START_TEST(wake_other_process)
 	start_waiters(b, s, &w, 1);
 	t_notify = mt_now_ms();
 	ck_assert_int_eq(mfs_notify(s), 0);
-	ck_assert_msg(await(&b->ndone, 1, 6000), "the waiter never woke");
+	ck_assert_msg(mt_await(&b->ndone, 1, 6000), "the waiter never woke");
 	el = b->t_ret[0] - t_notify;
 	ck_assert_msg(b->rc[0] == 0, "wait: %s", mfs_err_name(b->rc[0]));
 	ck_assert_uint_eq(b->before[0], seq);
@@ -404,7 +311,7 @@ END_TEST
 /* One notify wakes three waiting processes. */
 START_TEST(wake_all_processes)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint32_t seq = seq_of(s);
 	uint64_t t_notify;
@@ -415,7 +322,7 @@ START_TEST(wake_all_processes)
 	start_waiters(b, s, w, 3);
 	t_notify = mt_now_ms();
 	ck_assert_int_eq(mfs_notify(s), 0);
-	ck_assert_msg(await(&b->ndone, 3, 6000), "only %d of 3 woke", ld(&b->ndone));
+	ck_assert_msg(mt_await(&b->ndone, 3, 6000), "only %d of 3 woke", mt_ld(&b->ndone));
 	for (i = 0; i < 3; i++) {
 		ck_assert_msg(b->rc[i] == 0, "waiter %d: %s", i, mfs_err_name(b->rc[i]));
 		ck_assert_uint_eq(b->before[i], seq);
@@ -431,14 +338,14 @@ END_TEST
 /* The waiter is this process; the notify comes from another one. */
 START_TEST(wake_from_other_process)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
 	uint32_t seen = seq_of(s), orig = seen;
 	pid_t n;
 	int r;
 
 	b->notifies = 1;
-	n = spawn(notifier, b);
+	n = mt_spawn_tied(notifier, b);
 	r = mfs_wait(s, &seen, 5000);
 	ck_assert_msg(r == 0, "wait: %s", mfs_err_name(r));
 	ck_assert_uint_eq(seen, orig + 1);
@@ -454,7 +361,7 @@ END_TEST
  * attached read-only, a notifier process too. */
 START_TEST(read_only_handle)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b), *ro = NULL;
 	mfs_options o = { 0, MFS_READ_ONLY, 0, NULL };
 	uint32_t seq = seq_of(s);
@@ -470,11 +377,11 @@ START_TEST(read_only_handle)
 		ck_assert_uint_eq(seq_of(ro), seq + 1);
 	} else {
 		b->notifies = 1;
-		n = spawn(notifier, b);
+		n = mt_spawn_tied(notifier, b);
 		ck_assert_int_eq(mt_wait(n, 5000), 0);
 		ck_assert_int_eq(b->notify_rc, 0);
 	}
-	ck_assert_msg(await(&b->ndone, 1, 6000), "the waiter never woke");
+	ck_assert_msg(mt_await(&b->ndone, 1, 6000), "the waiter never woke");
 	ck_assert_msg(b->rc[0] == 0, "wait: %s", mfs_err_name(b->rc[0]));
 	ck_assert_uint_eq(b->after[0], seq + 1);
 	ck_assert_uint_eq(seq_of(s), seq + 1);
@@ -489,35 +396,26 @@ END_TEST
  * times out; 1: it waits without limit and is notified after 500 ms. */
 START_TEST(wait_does_not_poll)
 {
-	struct board *b = board_new();
+	struct board *b = mt_shared_new(sizeof *b);
 	mfs_segment *s = mkseg(b);
-	struct rusage ru;
-	uint64_t end;
 	long cpu_us;
-	pid_t w, r = 0;
-	int st = 0;
+	pid_t w;
 
 	b->timeout = _i == 0 ? 500 : -1;
-	w = spawn(waiter, b);
-	ck_assert(await(&b->nready, 1, 5000));
+	w = mt_spawn_tied(waiter, b);
+	ck_assert(mt_await(&b->nready, 1, 5000));
 	if (_i == 1) {
 		mt_sleep_ms(500);
-		ck_assert_int_eq(ld(&b->ndone), 0);
+		ck_assert_int_eq(mt_ld(&b->ndone), 0);
 		ck_assert_int_eq(mfs_notify(s), 0);
 	}
-	ck_assert(await(&b->ndone, 1, 5000));
-	put(&b->quit, 1);
-	end = mt_now_ms() + 5000;
-	while ((r = wait4(w, &st, WNOHANG, &ru)) == 0 && mt_now_ms() < end)
-		mt_sleep_ms(2);
-	ck_assert_int_eq(r, w);
-	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ck_assert(mt_await(&b->ndone, 1, 5000));
+	mt_put(&b->quit, 1);
+	cpu_us = mt_reap_cpu_us(w, 5000);
 	ck_assert_msg(b->rc[0] == (_i == 0 ? MFS_E_TIMEOUT : 0), "wait: %s",
 	              mfs_err_name(b->rc[0]));
 	ck_assert_msg(b->cpu_us[0] < 50000, "500 ms in mfs_wait used %ld us of CPU",
 	              b->cpu_us[0]);
-	cpu_us = ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec +
-	         ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec;
 	ck_assert_msg(cpu_us < 50000, "the waiting process used %ld us of CPU", cpu_us);
 	finish(s, b);
 }
@@ -528,7 +426,9 @@ int main(void)
 	Suite *s = suite_create("notify");
 	TCase *tc;
 
-	tc = tcase("local", 10);
+	snprintf(tag, sizeof tag, "nt%ld", (long)getpid());
+
+	tc = mt_tcase(NULL, "local", 10, sweep);
 	tcase_add_test(tc, wait_returns_at_once_on_change);
 	tcase_add_test(tc, wait_times_out);
 	tcase_add_test(tc, wait_zero_unchanged);
@@ -536,7 +436,7 @@ int main(void)
 	tcase_add_test(tc, null_args);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("processes", 15);
+	tc = mt_tcase(NULL, "processes", 15, sweep);
 	tcase_add_loop_test(tc, wake_other_process, 0, 2);
 	tcase_add_test(tc, wake_all_processes);
 	tcase_add_test(tc, wake_from_other_process);

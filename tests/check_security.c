@@ -58,26 +58,7 @@ static char g_tmp[512];  /* this TCase's directory: 01777, like /dev/shm */
 
 static void jan_add(const char *path)
 {
-	size_t len = strlen(path);
-	unsigned i;
-
-	if (len >= sizeof jan->paths[0])
-		return;
-	i = __atomic_fetch_add(&jan->n, 1, __ATOMIC_SEQ_CST);
-	if (i < JMAX)
-		memcpy(jan->paths[i], path, len + 1);
-}
-
-static void remove_object(const char *path)
-{
-	struct stat st;
-
-	if (!path[0] || lstat(path, &st) != 0)
-		return;
-	if (S_ISDIR(st.st_mode))
-		rmdir(path);
-	else
-		unlink(path);
+	mt_note_path(&jan->n, (char *)jan->paths, sizeof jan->paths[0], JMAX, path);
 }
 
 /* Unchecked: in the runner, once per TCase. */
@@ -96,11 +77,7 @@ static void tmp_setup(void)
 
 static void sweep(void)
 {
-	unsigned i, n = jan->n < JMAX ? jan->n : JMAX;
-
-	for (i = 0; i < n; i++)
-		remove_object(jan->paths[i]);
-	jan->n = 0;
+	mt_remove_noted(&jan->n, (char *)jan->paths, sizeof jan->paths[0], JMAX);
 	if (g_tmp[0])
 		mt_rmtree(g_tmp);
 	g_tmp[0] = '\0';
@@ -697,7 +674,7 @@ START_TEST(squat)
 	}
 	if (alive)
 		peer_done(&pl, "planter");
-	remove_object(path);
+	mt_remove_object(path);
 	free(before.bytes);
 }
 END_TEST
@@ -859,7 +836,7 @@ START_TEST(symlink_planted)
 		ck_assert_uint_eq(st.slot_high, 1); /* nobody attached through the link */
 		ck_assert_int_eq(mfs_detach(t), 0);
 	}
-	remove_object(path);
+	mt_remove_object(path);
 	free(tsnap.bytes);
 }
 END_TEST
@@ -912,7 +889,7 @@ START_TEST(nonregular_planted)
 	why = snap_diff(path, &before, 0);
 	ck_assert_msg(!why, "%s", why);
 	peer_done(&p, "planter");
-	remove_object(path);
+	mt_remove_object(path);
 }
 END_TEST
 

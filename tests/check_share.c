@@ -36,13 +36,7 @@ static char tmproot[256];
 
 #define KEY() mt_key(tag)
 
-#define EXPECT(call, want) do {                                              \
-	int r_ = (call);                                                      \
-	int w_ = (want);                                                      \
-	ck_assert_msg(r_ == w_, "%s: got %s (%d), want %s; last error: %s",   \
-	              #call, mfs_err_name(r_), r_, mfs_err_name(w_),          \
-	              mfs_last_error());                                      \
-} while (0)
+#define EXPECT(call, want) MT_EXPECT(call, want)
 
 /* Every test: the same number of open descriptors at the end. */
 #define FDS_BEGIN() int fds0_ = mt_count_fds()
@@ -79,80 +73,15 @@ static mfs_stat stat_of(mfs_segment *s)
 	return st;
 }
 
-/* Wait until @s counts @want live attachments, at most @ms; returns the
- * milliseconds it took, or -1. */
-static int wait_refcount(mfs_segment *s, uint32_t want, unsigned ms)
-{
-	uint64_t t0 = mt_now_ms();
-
-	for (;;) {
-		if (stat_of(s).refcount == want)
-			return (int)(mt_now_ms() - t0);
-		if (mt_now_ms() - t0 > ms)
-			return -1;
-		mt_sleep_ms(1);
-	}
-}
-
-static const char *itoa_(long v)
-{
-	static char bufs[8][24];
-	static unsigned n;
-	char *b = bufs[n++ % 8];
-
-	snprintf(b, sizeof bufs[0], "%ld", v);
-	return b;
-}
-
-static const char *proc_fd(long pid, int fd)
-{
-	static char bufs[4][64];
-	static unsigned n;
-	char *b = bufs[n++ % 4];
-
-	snprintf(b, sizeof bufs[0], "/proc/%ld/fd/%d", pid, fd);
-	return b;
-}
-
 /* A path through which mfs_inspect_path sees @s. */
 static const char *path_of(mfs_segment *s)
 {
-	return proc_fd((long)getpid(), mfs_fd(s));
-}
-
-/* One line from @fd (without its newline), waiting at most @ms; NULL on
- * timeout or end of file.  A static buffer. */
-static const char *read_line(int fd, unsigned ms)
-{
-	static char buf[256];
-	uint64_t end = mt_now_ms() + ms;
-	struct pollfd p;
-	size_t n = 0;
-	ssize_t r;
-
-	for (;;) {
-		int left = (int)(end - mt_now_ms());
-
-		if (left <= 0 || (unsigned)left > ms)
-			return NULL;
-		p.fd = fd;
-		p.events = POLLIN;
-		if (poll(&p, 1, left) <= 0)
-			continue;
-		r = read(fd, buf + n, 1);
-		if (r <= 0)
-			return NULL;
-		if (buf[n] == '\n' || n + 2 >= sizeof buf) {
-			buf[n] = '\0';
-			return buf;
-		}
-		n++;
-	}
+	return mt_proc_fd((long)getpid(), mfs_fd(s));
 }
 
 static void expect_line(int fd, const char *want)
 {
-	const char *line = read_line(fd, 5000);
+	const char *line = mt_read_line(fd, 5000);
 
 	ck_assert_msg(line && strcmp(line, want) == 0, "peer said %s%s%s, not \"%s\"",
 	              line ? "\"" : "", line ? line : "nothing", line ? "\"" : "", want);
@@ -176,36 +105,7 @@ static void peer_argv(const char **argv, const char *const *args)
  */
 static pid_t peer(const char *const *args, int keep, int *to, int *from)
 {
-	const char *argv[32];
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
-	pid_t p;
-
-	peer_argv(argv, args);
-	if (to)
-		ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
-	if (from)
-		ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-	p = fork();
-	ck_assert_int_ge(p, 0);
-	if (p == 0) {
-		if (to && dup2(in[0], 0) < 0)
-			_exit(126);
-		if (from && dup2(out[1], 1) < 0)
-			_exit(126);
-		if (keep >= 0 && fcntl(keep, F_SETFD, 0) < 0)
-			_exit(126);
-		execv(MFS_PEER, (char *const *)argv);
-		_exit(127);
-	}
-	if (to) {
-		close(in[0]);
-		*to = in[1];
-	}
-	if (from) {
-		close(out[1]);
-		*from = out[0];
-	}
-	return p;
+	return mt_exec_peer(MFS_PEER, args, keep, to, from);
 }
 
 /* Put @fd on descriptor @target for the duration of a spawn; returns the
@@ -274,16 +174,6 @@ static int spawn_run(mfs_segment *s, const char *const *args, char *const envp[]
 	return mt_wait((pid_t)pid, 15000);
 }
 
-static int find_row(const mfs_attacher *att, unsigned n, long pid)
-{
-	unsigned i;
-
-	for (i = 0; i < n; i++)
-		if (att[i].pid == pid)
-			return (int)i;
-	return -1;
-}
-
 /* The attacher row of @pid seen through @path is @alive (1/0). */
 static void assert_row(const char *path, long pid, int alive)
 {
@@ -292,7 +182,7 @@ static void assert_row(const char *path, long pid, int alive)
 	int k;
 
 	EXPECT(mfs_inspect_path(path, 0, NULL, att, 16, &n), 0);
-	k = find_row(att, n, pid);
+	k = mt_find_attacher(att, n, pid);
 	ck_assert_msg(k >= 0, "no attacher row for pid %ld", pid);
 	ck_assert_msg(att[k].alive == alive, "pid %ld's row: alive %d, want %d",
 	              pid, att[k].alive, alive);
@@ -303,31 +193,6 @@ struct board {
 	int ready, quit, rc, fd;
 	long pid, tester;
 };
-
-static struct board *board_new(void)
-{
-	struct board *b = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE,
-	                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert(b != MAP_FAILED);
-	memset(b, 0, sizeof *b);
-	return b;
-}
-
-static int ld(int *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
-static void put(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
-
-static int await(int *p, int want, unsigned ms)
-{
-	uint64_t end = mt_now_ms() + ms;
-
-	while (ld(p) < want) {
-		if (mt_now_ms() >= end)
-			return 0;
-		mt_sleep_ms(1);
-	}
-	return 1;
-}
 
 /* ============================================================ export */
 
@@ -389,9 +254,9 @@ START_TEST(export_fd_no_token)
 	t = JUNK;
 	EXPECT(mfs_attach_fd(efd, NULL, &t), MFS_E_NOT_FOUND);
 	ck_assert_ptr_null(t);
-	EXPECT(mfs_inspect_path(proc_fd((long)getpid(), efd), 0, &st, NULL, 0, NULL),
+	EXPECT(mfs_inspect_path(mt_proc_fd((long)getpid(), efd), 0, &st, NULL, 0, NULL),
 	       MFS_E_NOT_FOUND);
-	EXPECT(mfs_inspect_path(proc_fd((long)getpid(), efd), 1, &st, NULL, 0, NULL), 0);
+	EXPECT(mfs_inspect_path(mt_proc_fd((long)getpid(), efd), 1, &st, NULL, 0, NULL), 0);
 	ck_assert_uint_eq(st.state, MFS_STATE_DEAD);
 	ck_assert_uint_eq(st.refcount, 0);
 	if (_i == SHM) {
@@ -442,7 +307,7 @@ START_TEST(spawn_inherit)
 	ck_assert_int_eq(spawn_run(s, args, NULL, -1), 0);
 	ck_assert_str_eq(mfs_data(s), "child-wrote");
 	ck_assert_ptr_null(getenv(MFS_FD_ENV)); /* our environment is untouched */
-	ck_assert_int_ge(wait_refcount(s, 1, 1000), 0);
+	ck_assert_int_ge(mt_wait_refcount(s, 1, 1000), 0);
 	ck_assert_uint_eq(stat_of(s).attach_count, 1);
 	EXPECT(mfs_detach(s), 0);
 	FDS_END();
@@ -469,7 +334,7 @@ START_TEST(spawn_child_fd)
 	ck_assert_int_ge(low, 0);
 	close(low);
 	{
-		const char *args[] = { "inherit", "env", MFS_FD_ENV, itoa_(low), "sole",
+		const char *args[] = { "inherit", "env", MFS_FD_ENV, mt_itoa(low), "sole",
 		                       "check", "numbered", NULL };
 		ck_assert_int_eq(spawn_run(s, args, NULL, low), 0);
 	}
@@ -485,27 +350,6 @@ START_TEST(spawn_child_fd)
 	FDS_END();
 }
 END_TEST
-
-/* Everything on @fd until end of file (at most 64 KiB), malloc'd, after
- * a leading newline (so every line can be found as "\nLINE\n"). */
-static char *read_all(int fd)
-{
-	size_t cap = 65536, n = 1;
-	char *buf = malloc(cap + 2);
-	ssize_t r;
-
-	ck_assert_ptr_nonnull(buf);
-	buf[0] = '\n';
-	while (n < cap && (r = read(fd, buf + n, cap - n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	return buf;
-}
 
 /* Lines of @text that start with @prefix. */
 static int count_lines(const char *text, const char *prefix)
@@ -535,7 +379,7 @@ static char *env_of(mfs_segment *s, char *const envp[], int child_fd)
 	swap_out(s1, 1);
 	close(out[1]);
 	EXPECT(r, 0);
-	text = read_all(out[0]);
+	text = mt_read_all(out[0], 1);
 	close(out[0]);
 	ck_assert_int_eq(mt_wait((pid_t)pid, 10000), 0);
 	return text;
@@ -687,7 +531,7 @@ END_TEST
 /* Two spawned children count under the lock: the total is exact. */
 START_TEST(spawn_counter)
 {
-	const char *args[] = { "inherit", "gate", "inc", itoa_(INCS), NULL };
+	const char *args[] = { "inherit", "gate", "inc", mt_itoa(INCS), NULL };
 	mfs_segment *s;
 	long pid[2];
 	int i;
@@ -696,7 +540,7 @@ START_TEST(spawn_counter)
 	s = mkseg(_i, KEY());
 	for (i = 0; i < 2; i++)
 		EXPECT(spawn_peer(s, args, NULL, -1, &pid[i], NULL, NULL), 0);
-	ck_assert_msg(wait_refcount(s, 3, 10000) >= 0, "the children did not attach");
+	ck_assert_msg(mt_wait_refcount(s, 3, 10000) >= 0, "the children did not attach");
 	__atomic_store_n((int *)(void *)((char *)mfs_data(s) + GO_OFF), 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < 2; i++)
 		ck_assert_int_eq(mt_wait((pid_t)pid[i], 25000), 0);
@@ -800,7 +644,7 @@ START_TEST(killed_attacher)
 	assert_row(path, pid, 1);
 	t0 = mt_now_ms();
 	ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
-	ms = wait_refcount(s, 1, 200);
+	ms = mt_wait_refcount(s, 1, 200);
 	ck_assert_msg(ms >= 0, "refcount still %u %d ms after the kill",
 	              (unsigned)stat_of(s).refcount, (int)(mt_now_ms() - t0));
 	assert_row(path, pid, 0);
@@ -835,8 +679,8 @@ static int fork_attacher(void *arg)
 	if (mfs_attach_fd(fd, NULL, &t) != 0)
 		return 10;
 	g_b->fd = mfs_fd(t);
-	put(&g_b->ready, 1);
-	await(&g_b->quit, 1, 20000);
+	mt_put(&g_b->ready, 1);
+	mt_await(&g_b->quit, 1, 20000);
 	return 0;
 }
 
@@ -846,16 +690,16 @@ START_TEST(forked_child_own_token)
 	pid_t p;
 	FDS_BEGIN();
 
-	g_b = board_new();
+	g_b = mt_shared_new(sizeof *g_b);
 	s = mkseg(MEMFD, KEY());
 	g_dupfd = _i ? dup(mfs_fd(s)) : -1;
 	p = mt_spawn(fork_attacher, s);
 	ck_assert_int_gt(p, 0);
-	ck_assert_msg(await(&g_b->ready, 1, 5000), "the child did not attach");
+	ck_assert_msg(mt_await(&g_b->ready, 1, 5000), "the child did not attach");
 	ck_assert_uint_eq(stat_of(s).refcount, 2);
 	assert_row(path_of(s), (long)p, 1);
 	ck_assert_int_eq(kill(p, SIGKILL), 0);
-	ck_assert_msg(wait_refcount(s, 1, 200) >= 0, "refcount still %u 200 ms after "
+	ck_assert_msg(mt_wait_refcount(s, 1, 200) >= 0, "refcount still %u 200 ms after "
 	              "the kill", (unsigned)stat_of(s).refcount);
 	assert_row(path_of(s), (long)p, 0);
 	assert_row(path_of(s), (long)getpid(), 1);
@@ -879,9 +723,9 @@ static int grandchild(void *arg)
 		return 10;
 	g_b->fd = mfs_fd(t);
 	g_b->pid = (long)getpid();
-	put(&g_b->ready, 1);
+	mt_put(&g_b->ready, 1);
 	/* Until told, or until the test itself is gone (a failed test). */
-	while (!await(&g_b->quit, 1, 100))
+	while (!mt_await(&g_b->quit, 1, 100))
 		if (kill((pid_t)g_b->tester, 0) < 0 && errno == ESRCH)
 			break;
 	return mfs_detach(t) == 0 ? 0 : 11;
@@ -911,13 +755,13 @@ START_TEST(forked_parent_killed)
 	uint64_t t0;
 	FDS_BEGIN();
 
-	g_b = board_new();
+	g_b = mt_shared_new(sizeof *g_b);
 	g_b->tester = (long)getpid();
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0); /* C comes to us */
 	p = mt_spawn(middle, NULL);
 	ck_assert_int_gt(p, 0);
-	ck_assert_msg(await(&g_b->ready, 1, 5000), "the grandchild did not attach");
-	snprintf(path, sizeof path, "%s", proc_fd(g_b->pid, g_b->fd));
+	ck_assert_msg(mt_await(&g_b->ready, 1, 5000), "the grandchild did not attach");
+	snprintf(path, sizeof path, "%s", mt_proc_fd(g_b->pid, g_b->fd));
 	EXPECT(mfs_inspect_path(path, 0, &st, NULL, 0, NULL), 0);
 	ck_assert_uint_eq(st.refcount, 2);
 	assert_row(path, (long)p, 1);
@@ -934,7 +778,7 @@ START_TEST(forked_parent_killed)
 	assert_row(path, (long)p, 0);
 	assert_row(path, g_b->pid, 1);
 	ck_assert_int_eq(mt_wait(p, 5000), KILLED);
-	put(&g_b->quit, 1);
+	mt_put(&g_b->quit, 1);
 	ck_assert_int_eq(waitpid((pid_t)g_b->pid, &status, 0), (pid_t)g_b->pid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	munmap(g_b, sizeof *g_b);
@@ -1579,40 +1423,20 @@ END_TEST
 
 /* ============================================================ main */
 
-/* Remove SHM segments a failed test left behind (they carry our tag). */
-static void sweep(void)
-{
-	mt_sweep_shm(tag, "check_share");
-}
-
-static TCase *tcase(Suite *s, const char *name, int timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, timeout);
-	suite_add_tcase(s, tc);
-	return tc;
-}
-
 int main(void)
 {
 	Suite *s = suite_create("share");
-	const char *t = getenv("TMPDIR");
 	TCase *tc;
-	int rc;
 
-	snprintf(tag, sizeof tag, "sh%ld", (long)getpid());
-	snprintf(tmproot, sizeof tmproot, "%s/mfs-sh-XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(tmproot))
+	if (mt_begin("sh", tag, sizeof tag, tmproot, sizeof tmproot) != 0)
 		return 99;
-	setenv("TMPDIR", tmproot, 1);
 
-	tc = tcase(s, "export", 10);
+	tc = mt_tcase(s, "export", 10, NULL);
 	tcase_add_loop_test(tc, export_fd_basics, 0, 2);
 	tcase_add_loop_test(tc, export_fd_no_token, 0, 2);
 	tcase_add_loop_test(tc, export_fd_fork_copy, 0, 2);
 
-	tc = tcase(s, "spawn", 20);
+	tc = mt_tcase(s, "spawn", 20, NULL);
 	tcase_add_loop_test(tc, spawn_inherit, 0, 2);
 	tcase_add_test(tc, spawn_child_fd);
 	tcase_add_test(tc, spawn_envp);
@@ -1620,13 +1444,13 @@ int main(void)
 	tcase_add_loop_test(tc, spawn_by_hand, 0, 2);
 	tcase_add_loop_test(tc, spawn_counter, 0, 2);
 
-	tc = tcase(s, "death", 20);
+	tc = mt_tcase(s, "death", 20, NULL);
 	tcase_add_loop_test(tc, killed_holder, 0, 4);
 	tcase_add_loop_test(tc, killed_attacher, 0, 2);
 	tcase_add_loop_test(tc, forked_child_own_token, 0, 2);
 	tcase_add_test(tc, forked_parent_killed);
 
-	tc = tcase(s, "send_recv", 20);
+	tc = mt_tcase(s, "send_recv", 20, NULL);
 	tcase_add_loop_test(tc, send_recv_pair, 0, 4);
 	tcase_add_loop_test(tc, send_to_unrelated, 0, 4);
 	tcase_add_test(tc, peer_closed);
@@ -1634,17 +1458,14 @@ int main(void)
 	tcase_add_test(tc, recv_timeout_and_misuse);
 	tcase_add_loop_test(tc, last_detach_through_fd, 0, 4);
 
-	tc = tcase(s, "locators", 20);
+	tc = mt_tcase(s, "locators", 20, NULL);
 	tcase_add_loop_test(tc, locator_forms, 0, 4);
 	tcase_add_test(tc, locator_fd);
 	tcase_add_test(tc, locator_bad);
 	tcase_add_loop_test(tc, locator_buffer, 0, 2);
 
-	tc = tcase(s, "inherited", 10);
+	tc = mt_tcase(s, "inherited", 10, NULL);
 	tcase_add_test(tc, attach_inherited_errors);
 
-	rc = mt_run(s);
-	sweep();
-	mt_rmtree(tmproot);
-	return rc;
+	return mt_run_clean(s, tag, "check_share", tmproot);
 }
