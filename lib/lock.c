@@ -42,8 +42,10 @@
  * Spinning adapts per handle: a budget of SPINS pauses (about 5 us on a
  * 2 GHz x86, where a pause is some 60 cycles) shifted right by
  * spin_shift.  A spin that catches a hand-off lowers the shift (spin
- * more); one that finds a holder taking the lock straight back, or spins
- * its whole budget away, raises it, up to no spinning at all.  With no
+ * more); one that finds a holder taking the lock straight back raises it
+ * by two, up to no spinning at all.  A spin that runs out leaves it alone:
+ * the holder may just be slow, and penalising that made hand-offs fall
+ * into a no-spin, sleep-and-wake equilibrium 20x slower.  With no
  * budget left, every SPIN_PROBE-th contended call still spins briefly, so
  * a workload that changes back to hand-offs is noticed.
  */
@@ -90,7 +92,8 @@ static inline int is_holder(const mfs_segment *seg, unsigned w, const struct mfs
 	if (w == 0 || AO_int_load(AOI(&h->owner_tid)) != me->tid ||
 	    AO_int_load(AOI(&h->owner_pid)) != me->pid)
 		return 0;
-	if ((w & ~3u) == seg->lockval && MFS_LOCK_STATE(w) != 3)
+	if ((w & ~3u) == seg->lockval &&
+	    (MFS_LOCK_STATE(w) == MFS_LOCK_HELD || MFS_LOCK_STATE(w) == MFS_LOCK_WAITERS))
 		return 1;
 	return !holder_dead(seg, w);
 }

@@ -934,6 +934,39 @@ START_TEST(stat_follows_lock)
 }
 END_TEST
 
+/*
+ * A peer (or a torn write) leaves a garbage word naming our own slot,
+ * low bits 0 or 3, with our own owner record beside it.  Garbage is a
+ * dead owner's: unlock must not take it for ours (MFS_E_LOCK), and the
+ * next lock takes it over with MFS_E_OWNER_DEAD.
+ */
+START_TEST(garbage_word_own_slot)
+{
+	struct board *b = mt_shared_new(sizeof *b);
+	mfs_segment *s = mkseg(b);
+	mfs_stat st = mt_stat(s);
+	unsigned char *hdr = (unsigned char *)mfs_data(s) - st.data_offset;
+	uint32_t mine, word, pid = (uint32_t)getpid(), tid = (uint32_t)gettid_();
+	int r;
+
+	ck_assert_int_eq(mfs_lock(s), 0);
+	mine = mt_stat(s).lock_word & ~3u; /* (our slot + 1) << 2 */
+	ck_assert_int_eq(mfs_unlock(s), 0);
+	word = mine | (uint32_t)(_i ? 3 : 0);
+	__atomic_store_n((uint32_t *)(hdr + 128), word, __ATOMIC_SEQ_CST);
+	__atomic_store_n((uint32_t *)(hdr + 136), pid, __ATOMIC_SEQ_CST);
+	__atomic_store_n((uint32_t *)(hdr + 140), tid, __ATOMIC_SEQ_CST);
+	r = mfs_unlock(s);
+	ck_assert_msg(r == MFS_E_LOCK, "unlock of garbage 0x%x: %s", word, mfs_err_name(r));
+	ck_assert_uint_eq(mt_stat(s).lock_word, word);
+	r = mfs_lock(s);
+	ck_assert_msg(r == MFS_E_OWNER_DEAD, "lock over garbage 0x%x: %s", word, mfs_err_name(r));
+	ck_assert_int_eq(mfs_unlock(s), 0);
+	assert_free(s);
+	finish(s, b);
+}
+END_TEST
+
 /* ------------------------------------------------------------ bad handles */
 
 /* In a child, use the handle fork() copied: every lock call is invalid. */
@@ -1178,6 +1211,7 @@ int main(void)
 	tcase_add_test(tc, thread_exit_keeps_lock);
 	tcase_add_loop_test(tc, dead_slot_not_reused, 0, 2);
 	tcase_add_test(tc, stat_follows_lock);
+	tcase_add_loop_test(tc, garbage_word_own_slot, 0, 2);
 	tcase_add_test(tc, waiter_sleeps);
 	suite_add_tcase(s, tc);
 
