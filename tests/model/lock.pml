@@ -26,7 +26,8 @@
  * follow it.  A CAS is indivisible.  FUTEX_WAIT checks the word and
  * enqueues in one step (EAGAIN if it differs); FUTEX_WAKE(1) dequeues the
  * head.  With TIMEOUTS, a sleep may end by the 50 ms slice at any time.
- * The bounded spin (SPINS) is one reload; the owner record
+ * The bounded spin is one reload (the adaptive, polite spin of lib/lock.c
+ * is only loads and a CAS from 0, as the loop does); the owner record
  * (owner_pid/tid) and lock_waiters are not modelled: nothing in the
  * algorithm decides on them.
  *
