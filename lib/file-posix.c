@@ -72,22 +72,6 @@ int mfs__tok_held(int fd, uint64_t byte, int exclusive_only)
 	return fl.l_type != F_UNLCK;
 }
 
-int mfs__gate_take(int fd, int exclusive, unsigned ms)
-{
-	uint64_t end = mfs__now_ms() + ms;
-	unsigned nap = 1;
-	int r;
-
-	for (;;) {
-		r = mfs__tok_try(fd, MFS_GATE_BYTE, exclusive);
-		if (r != MFS_E_BUSY || mfs__now_ms() >= end)
-			return r;
-		mfs__sleep_ms(nap);
-		if (nap < 8)
-			nap *= 2;
-	}
-}
-
 int mfs__finfo(int fd, struct mfs__finfo *fi)
 {
 	struct stat st;

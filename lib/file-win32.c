@@ -342,24 +342,12 @@ int mfs__tok_held(int fd, uint64_t byte, int exclusive_only)
 	return 1; /* busy, or cannot tell */
 }
 
-int mfs__gate_take(int fd, int exclusive, unsigned ms)
+void mfs__gate_before(int fd, int exclusive)
 {
-	uint64_t end = mfs__now_ms() + ms;
-	unsigned nap = 1;
-	int r;
-
 	/* No atomic upgrade on Windows: let our shared lock go first (our
 	 * own shared lock would conflict with our exclusive request). */
 	if (exclusive && own_lock(fd, MFS_GATE_BYTE) == 1)
 		mfs__tok_release(fd, MFS_GATE_BYTE);
-	for (;;) {
-		r = mfs__tok_try(fd, MFS_GATE_BYTE, exclusive);
-		if (r != MFS_E_BUSY || mfs__now_ms() >= end)
-			return r;
-		mfs__sleep_ms(nap);
-		if (nap < 8)
-			nap *= 2;
-	}
 }
 
 /* ------------------------------------------------------------ files */

@@ -153,6 +153,14 @@ int mfs__tok_release(int fd, uint64_t byte);
 int mfs__tok_held(int fd, uint64_t byte, int exclusive_only);
 /* Take the gate, retrying up to @ms; MFS_E_BUSY when it stayed busy. */
 int mfs__gate_take(int fd, int exclusive, unsigned ms);
+/* Called first by mfs__gate_take: where a shared lock cannot be upgraded
+ * in place (Windows), drop our own shared hold before asking for the
+ * exclusive one. */
+#ifdef _WIN32
+void mfs__gate_before(int fd, int exclusive);
+#else
+#define mfs__gate_before(fd, exclusive) ((void)(fd), (void)(exclusive))
+#endif
 
 /* File facts the core needs, from fstat. */
 struct mfs__finfo {

@@ -225,6 +225,24 @@ unsigned mfs__count_live(int fd, const struct mfs_header *h, unsigned slot_high,
 	return live;
 }
 
+/* Take the gate, retrying with short naps (1, 2, 4, 8 ms ...) up to @ms. */
+int mfs__gate_take(int fd, int exclusive, unsigned ms)
+{
+	uint64_t end = mfs__now_ms() + ms;
+	unsigned nap = 1;
+	int r;
+
+	mfs__gate_before(fd, exclusive);
+	for (;;) {
+		r = mfs__tok_try(fd, MFS_GATE_BYTE, exclusive);
+		if (r != MFS_E_BUSY || mfs__now_ms() >= end)
+			return r;
+		mfs__sleep_ms(nap);
+		if (nap < 8)
+			nap *= 2;
+	}
+}
+
 /* ------------------------------------------------------------ handles */
 
 static void seg_free(mfs_segment *s)
