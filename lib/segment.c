@@ -383,9 +383,6 @@ static int attach_desc(mfs_segment *seg, int fd, const char *what, int by_name,
 	if ((r = mfs__map(fd, copy.total_size,
 	                  (flags & MFS_READ_ONLY) ? (int)copy.data_offset : 0, &map)) != 0)
 		return r;
-	if (flags & MFS_POPULATE)
-		mfs__populate((unsigned char *)map + copy.data_offset, copy.data_size,
-		              !(flags & MFS_READ_ONLY));
 	if ((r = claim_slot(fd, map, &slot)) != 0) {
 		mfs__unmap(map, copy.total_size);
 		return r;
@@ -395,6 +392,11 @@ static int attach_desc(mfs_segment *seg, int fd, const char *what, int by_name,
 	MFS_CRASH(attach_filled);
 	mfs__tok_release(fd, MFS_GATE_BYTE);
 	MFS_CRASH(attach_done);
+	/* Only once attached, and not under the gate (it takes time in
+	 * proportion to the size). */
+	if (flags & MFS_POPULATE)
+		mfs__populate((unsigned char *)map + copy.data_offset, copy.data_size,
+		              !(flags & MFS_READ_ONLY));
 	seg->hdr = map;
 	seg->map_size = copy.total_size;
 	seg->data = (unsigned char *)map + copy.data_offset;
